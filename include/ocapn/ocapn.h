@@ -1,0 +1,11 @@
+/*
+ * libocapn: umbrella header.  Include this one; it pulls in every public
+ * part of the library.
+ */
+#ifndef OCAPN_OCAPN_H
+#define OCAPN_OCAPN_H
+
+#include <ocapn/common.h>
+#include <ocapn/syrup.h>
+
+#endif /* OCAPN_OCAPN_H */
