@@ -48,7 +48,11 @@ typedef enum ocapn_kind {
 	OCAPN_LIST,
 	OCAPN_DICT,
 	OCAPN_SET,
-	OCAPN_RECORD
+	OCAPN_RECORD,
+	OCAPN_REF      /* a capability reference (ocapn_ref, see vat.h): only
+	                * meaningful inside CapTP arguments; the Syrup writer
+	                * refuses it (the session engine encodes it as a
+	                * descriptor) */
 } ocapn_kind;
 
 /* `ocapn_value.flags` bits. */
@@ -74,6 +78,7 @@ typedef enum ocapn_kind {
  *   LIST, SET u.items          item count
  *   RECORD    u.items          1 + field count; items[0] is the label
  *   DICT      u.items          pair count; items[2i] key, items[2i+1] value
+ *   REF       u.ref            0           (struct ocapn_ref *, borrowed)
  *
  * A record always has a label, so a valid RECORD has len >= 1.
  */
@@ -90,6 +95,7 @@ struct ocapn_value {
 		int b;
 		const uint8_t *p;
 		ocapn_value *items;
+		struct ocapn_ref *ref;
 	} u;
 };
 
