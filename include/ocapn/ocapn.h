@@ -8,4 +8,7 @@
 #include <ocapn/common.h>
 #include <ocapn/syrup.h>
 
+/* Peer locators and sturdyrefs. */
+#include <ocapn/locator.h>
+
 #endif /* OCAPN_OCAPN_H */

@@ -8,10 +8,22 @@
  *                                  ['q <32 bytes>]]]
  *   signature:  ['sig-val ['eddsa ['r <32 bytes>] ['s <32 bytes>]]]
  *
- * Identifiers (wire-dialects.md, checked against Goblins' handoff
- * certificates):
+ * Identifiers, as Goblins computes them (goblins/ocapn/captp.scm,
+ * ^coordinator) and as checked by tests/test_crypto.c against the
+ * session ids and side ids inside the handoff certificates of a real
+ * Goblins capture:
  *   side id    = sha256(sha256(syrup(public key form)))
- *   session id = sha256(sha256("prot0" ++ side ids sorted bytewise))
+ *                (the 96 bytes [10'public-key ... [1'q32:<pk>]]])
+ *   session id = sha256(sha256("prot0" ++ lo ++ hi))
+ *                where lo, hi are the two 32-byte side ids in bytewise
+ *                (memcmp) order, "prot0" the 5 ASCII bytes
+ *
+ * Signatures are plain Ed25519 (RFC 8032) over the Syrup bytes: the
+ * location signature of op:start-session covers `<my-location LOCATION>`,
+ * a desc:sig-envelope covers the Syrup bytes of its first field.
+ *
+ * Functions that need libsodium initialise it on first use; calling
+ * ocapn__crypto_init() early only moves that cost.
  */
 #ifndef OCAPN_CAPTP_CRYPTO_H
 #define OCAPN_CAPTP_CRYPTO_H
@@ -65,8 +77,10 @@ int ocapn__write_pubkey(ocapn_syrup_writer *w,
     const uint8_t pk[OCAPN__PK_LEN]);
 int ocapn__write_sigval(ocapn_syrup_writer *w,
     const uint8_t sig[OCAPN__SIG_LEN]);
-/* Parse those forms strictly (exact shapes and lengths).  OCAPN_OK or
- * OCAPN_E_PROTOCOL; `*why` (static) says what is wrong. */
+/* Parse those forms strictly (exact shapes, item order and lengths; the
+ * point itself is not validated: a bad point just fails to verify).
+ * OCAPN_OK or OCAPN_E_PROTOCOL; `*why` (static, `why` may be NULL) says
+ * what is wrong.  The output is written only on success. */
 int ocapn__parse_pubkey(const ocapn_value *v, uint8_t pk[OCAPN__PK_LEN],
     const char **why);
 int ocapn__parse_sigval(const ocapn_value *v, uint8_t sig[OCAPN__SIG_LEN],
