@@ -93,10 +93,12 @@ typedef enum ocapn_session_event_kind {
 	OCAPN_SESSION_EV_NONE = 0,
 	OCAPN_SESSION_EV_READY,    /* handshake complete */
 	OCAPN_SESSION_EV_ABORTED,  /* reason: ocapn_session_abort_reason() */
-	OCAPN_SESSION_EV_VERSION,  /* the peer announced another version
-	                            * (ocapn_session_peer_version()); the
-	                            * session is aborted; a dialler may retry
-	                            * once with that version */
+	OCAPN_SESSION_EV_VERSION,  /* an initiator learnt that the peer
+	                            * speaks another version
+	                            * (ocapn_session_peer_version()): its
+	                            * transport is finished; call
+	                            * ocapn_session_restart() on a new one, or
+	                            * abort the session */
 } ocapn_session_event_kind;
 
 /*
@@ -120,8 +122,9 @@ OCAPN_API int ocapn_session_set_remote(ocapn_session *s,
 /*
  * After OCAPN_SESSION_EV_VERSION on an initiator: start over (on a new
  * transport) in dialect `d`.  Messages queued since the start are kept and
- * sent after the new handshake, so callers see nothing of the retry.
- * OCAPN_E_STATE otherwise.
+ * sent after the new handshake, so callers see nothing of the retry.  Until
+ * then the session stays in HANDSHAKE, ignores input and end-of-stream,
+ * and keeps queueing.  OCAPN_E_STATE otherwise.
  */
 OCAPN_API int ocapn_session_restart(ocapn_session *s, ocapn_dialect d);
 

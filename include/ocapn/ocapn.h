@@ -11,4 +11,8 @@
 /* Peer locators and sturdyrefs. */
 #include <ocapn/locator.h>
 
+/* The vat (objects, references, promises) and the CapTP session engine. */
+#include <ocapn/vat.h>
+#include <ocapn/captp.h>
+
 #endif /* OCAPN_OCAPN_H */

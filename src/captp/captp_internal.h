@@ -192,7 +192,8 @@ struct ocapn_vat {
 	ocapn__map by_serial;           /* serial -> session */
 	ocapn_connect_fn connect;
 	void *connect_user;
-	bool freeing;
+	bool freeing; /* ocapn_vat_free() has begun */
+	bool zombie;  /* it has returned: only dead refs keep the struct */
 	uint64_t live_refs;
 };
 
@@ -223,14 +224,19 @@ int ocapn__dispatch_box(struct ocapn_ref *target, ocapn__vbox *box,
 /* Add a listener (send 'fulfill/'break to `listener` once settled). */
 int ocapn__promise_listen(struct ocapn_ref *p, struct ocapn_ref *listener,
     bool partial, struct ocapn_session *origin);
-/* Field access on a target (op:get/index/untag); resolves `resolver`. */
+/* Field access on a target (op:get/index/untag); resolves `resolver`.
+ * `result`, if given, is the promise `resolver` settles: it gets bound to
+ * the new answer position when the access goes over a session. */
 int ocapn__field(struct ocapn_ref *target, uint8_t op,
     const ocapn_value *key, uint64_t index, struct ocapn_ref *resolver,
-    struct ocapn_session *origin);
+    struct ocapn_ref *result, struct ocapn_session *origin);
 /* Resolve a resolver-like ref (local resolver or remote object). */
 int ocapn__resolve_ref(struct ocapn_ref *resolver, bool broken,
     const ocapn_value *v);
 int ocapn__resolve_ref_str(struct ocapn_ref *resolver, const char *reason);
+/* The bootstrap object's 'deposit-gift and 'withdraw-gift (handoffs). */
+int ocapn__bootstrap_gift(struct ocapn_vat *vat, struct ocapn_ref *self,
+    const ocapn_value *args, struct ocapn_ref *resolver);
 /* Registry lookup (NULL if unknown), borrowed. */
 struct ocapn_ref *ocapn__registry_get(struct ocapn_vat *vat,
     const uint8_t *swiss, size_t len);
@@ -250,7 +256,7 @@ int ocapn__session_send(struct ocapn_session *s, struct ocapn_ref *target,
 /* op:get/index/untag over the wire to `target` bound to `s`. */
 int ocapn__session_field(struct ocapn_session *s, struct ocapn_ref *target,
     uint8_t op, const ocapn_value *key, uint64_t index,
-    struct ocapn_ref *resolver);
+    struct ocapn_ref *resolver, struct ocapn_ref *result);
 /* Send op:listen for an import-bound promise. */
 int ocapn__session_listen(struct ocapn_session *s, struct ocapn_ref *p);
 /* The last reference to a ref bound to `s` is gone. */

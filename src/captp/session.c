@@ -66,6 +66,7 @@ struct ocapn_session {
 	ocapn_dialect dialect; /* AUTO until chosen */
 	ocapn_session_state state;
 	bool started, hello_sent, peer_hello, aborted_by_peer;
+	bool version_mismatch; /* initiator waiting for a restart */
 	char abort_reason[200];
 	char peer_version[48];
 
@@ -757,7 +758,8 @@ ocapn__session_send(ocapn_session *s, ocapn_ref *target,
 
 int
 ocapn__session_field(ocapn_session *s, ocapn_ref *target, uint8_t op,
-    const ocapn_value *key, uint64_t index, ocapn_ref *resolver)
+    const ocapn_value *key, uint64_t index, ocapn_ref *resolver,
+    ocapn_ref *result)
 {
 	if (!ocapn__session_alive(s))
 		return ocapn__resolve_ref_str(resolver,
@@ -767,10 +769,10 @@ ocapn__session_field(ocapn_session *s, ocapn_ref *target, uint8_t op,
 	size_t start;
 	ocapn_syrup_writer *w = out_begin(s, q, &start);
 	int rc = ocapn_syrup_write_record_begin(w);
-	ocapn_syrup_write_symbol(w, op == FIELD_GET ? "op:get"
-		: op == FIELD_INDEX		      ? "op:index"
-						      : "op:untag",
-	    op == FIELD_INDEX ? 8 : 6);
+	const char *name = op == FIELD_GET ? "op:get"
+	    : op == FIELD_INDEX		   ? "op:index"
+					   : "op:untag";
+	ocapn_syrup_write_symbol(w, name, strlen(name));
 	write_target(s, target);
 	if (op == FIELD_INDEX)
 		ocapn_syrup_write_uint(w, index);
@@ -794,13 +796,23 @@ ocapn__session_field(ocapn_session *s, ocapn_ref *target, uint8_t op,
 	if (!rc)
 		rc = ocapn_syrup_write_record_end(w);
 	rc = finish_msg(s, q, start, rc);
-	/* We never pipeline on this position: let the peer drop it once it
-	 * has answered. */
-	if (!rc && s->ngca < 1u << 20 &&
-	    !ocapn__grow(s->a, (void **)&s->gca_pos, &s->gcacap, s->ngca + 1,
-		sizeof(uint64_t)))
+	if (rc)
+		return rc;
+	if (result && result->binding == BIND_NONE &&
+	    result->type == REF_PROMISE && result->p.state == PROM_PENDING &&
+	    ocapn__map_put(&s->questions, s->a, qpos, result) == 0) {
+		/* Later sends to `result` pipeline on the new position; it is
+		 * collected when `result` dies. */
+		result->binding = BIND_QUESTION;
+		result->session = s;
+		result->pos = qpos;
+	} else if (!ocapn__grow(s->a, (void **)&s->gca_pos, &s->gcacap,
+		       s->ngca + 1, sizeof(uint64_t))) {
+		/* Nothing local stands for the position: let the peer drop
+		 * it (our op:listen is already registered). */
 		s->gca_pos[s->ngca++] = qpos;
-	return rc;
+	}
+	return OCAPN_OK;
 }
 
 int
@@ -1017,15 +1029,13 @@ ocapn_session_start(ocapn_session *s)
 OCAPN_API int
 ocapn_session_restart(ocapn_session *s, ocapn_dialect d)
 {
-	if (s->role != OCAPN_ROLE_INITIATOR || s->peer_hello ||
-	    s->state != OCAPN_SESSION_ABORTED || !s->started ||
+	if (!s->version_mismatch || s->state != OCAPN_SESSION_HANDSHAKE ||
 	    (unsigned)d > OCAPN_DIALECT_SPEC)
 		return OCAPN_E_STATE;
+	s->version_mismatch = false;
 	s->dialect = d;
-	s->state = OCAPN_SESSION_HANDSHAKE;
-	s->abort_reason[0] = '\0';
 	s->hello_sent = false;
-	s->evn = 0;
+	s->peer_version[0] = '\0';
 	outq_clear(&s->out);
 	ocapn_buffer_release(&s->inbuf, s->a);
 	ocapn_syrup_scanner_reset(s->scanner);
@@ -1067,8 +1077,22 @@ handle_hello(ocapn_session *s, const ocapn_value *m)
 		if (!s->hello_sent)
 			send_hello(s);
 		if (s->role == OCAPN_ROLE_INITIATOR &&
-		    theirs != OCAPN_DIALECT_AUTO)
+		    theirs != OCAPN_DIALECT_AUTO) {
+			/* The peer dropped this connection, having seen
+			 * nothing but our hello: keep everything queued for
+			 * a restart in its version on a new transport. */
+			size_t start;
+			ocapn_syrup_writer *w = out_begin(s, &s->out, &start);
+			ocapn_syrup_write_record_begin(w);
+			ocapn_syrup_write_symbol(w, LIT("op:abort"));
+			ocapn_syrup_write_string(w,
+			    LIT("CapTP version is incompatible"));
+			ocapn_syrup_write_record_end(w);
+			out_end(s, &s->out, start);
+			s->version_mismatch = true;
 			push_event(s, OCAPN_SESSION_EV_VERSION);
+			return OCAPN_E_VERSION;
+		}
 		abort_session(s, "CapTP version is incompatible", true);
 		return OCAPN_E_VERSION;
 	}
@@ -1459,7 +1483,8 @@ handle_field(ocapn_session *s, ocapn_value *m, uint8_t op, const char *name)
 		abort_session(s, "out of memory", true);
 		return OCAPN_E_PROTOCOL;
 	}
-	ocapn__field(to, op, op == FIELD_INDEX ? NULL : key, index, r, s);
+	ocapn__field(to, op, op == FIELD_INDEX ? NULL : key, index, r, NULL,
+	    s);
 	ocapn_ref_release(r);
 	return OCAPN_OK;
 }
@@ -1622,6 +1647,8 @@ ocapn_session_feed_message(ocapn_session *s, const uint8_t *msg, size_t len)
 {
 	if (!s->started)
 		return OCAPN_E_STATE;
+	if (s->version_mismatch)
+		return OCAPN_E_VERSION;
 	if (s->state == OCAPN_SESSION_ABORTED)
 		return OCAPN_E_ABORTED;
 	if (len > s->max_message) {
@@ -1639,8 +1666,11 @@ ocapn_session_feed(ocapn_session *s, const uint8_t *data, size_t len)
 {
 	if (!s->started)
 		return OCAPN_E_STATE;
+	if (s->version_mismatch)
+		return OCAPN_E_VERSION;
 	size_t off = 0;
-	while (off < len && s->state != OCAPN_SESSION_ABORTED) {
+	while (off < len && s->state != OCAPN_SESSION_ABORTED &&
+	    !s->version_mismatch) {
 		size_t used;
 		int rc = ocapn_syrup_scanner_feed(s->scanner, data + off,
 		    len - off, &used);
@@ -1682,7 +1712,8 @@ ocapn_session_feed(ocapn_session *s, const uint8_t *data, size_t len)
 OCAPN_API void
 ocapn_session_eof(ocapn_session *s)
 {
-	abort_session(s, "connection closed", false);
+	if (!s->version_mismatch) /* that transport was expected to end */
+		abort_session(s, "connection closed", false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1843,11 +1874,6 @@ ocapn_session_free(ocapn_session *s)
 	ocapn__keypair_wipe(&s->key);
 	ocapn_vat *vat = s->vat;
 	ocapn__free(&vat->a, s, sizeof(*s));
-	if (vat->freeing && vat->live_refs == 0 && !vat->sessions &&
-	    !vat->thead) {
-		/* last user of a vat that ocapn_vat_free() kept for dead
-		 * refs: cannot happen while the vat frees sessions itself */
-	}
 }
 
 void

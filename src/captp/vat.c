@@ -68,6 +68,18 @@ ocapn_vat_new(const ocapn_allocator *alloc, ocapn_vat **out)
 
 static void turn_free(ocapn_vat *vat, struct turn *t);
 
+static void
+vat_release_memory(ocapn_vat *vat)
+{
+	ocapn__pool_drain(&vat->turn_pool, &vat->a);
+	ocapn__pool_drain(&vat->waiter_pool, &vat->a);
+	ocapn__pool_drain(&vat->ref_pool, &vat->a);
+	for (int i = 0; i < VBOX_CLASSES; i++)
+		ocapn__pool_drain(&vat->vbox_pool[i], &vat->a);
+	ocapn_allocator a = vat->a;
+	ocapn__free(&a, vat, sizeof(*vat));
+}
+
 OCAPN_API void
 ocapn_vat_free(ocapn_vat *vat)
 {
@@ -121,25 +133,15 @@ ocapn_vat_free(ocapn_vat *vat)
 		}
 		turn_free(vat, t);
 	}
-	ocapn__pool_drain(&vat->turn_pool, &vat->a);
-	ocapn__pool_drain(&vat->waiter_pool, &vat->a);
-	for (int i = 0; i < VBOX_CLASSES; i++)
-		ocapn__pool_drain(&vat->vbox_pool[i], &vat->a);
 	ocapn_arena_free(vat->scratch);
+	vat->scratch = NULL;
 	/* Refs still held by the application stay allocated as dead handles
-	 * until released; they no longer point at a live vat.  Refs that are
-	 * released after this point are freed with the default allocator's
-	 * record kept in each ref, so the pool can be drained now only if no
-	 * ref is alive. */
-	if (vat->live_refs == 0) {
-		ocapn__pool_drain(&vat->ref_pool, &vat->a);
-		ocapn_allocator a = vat->a;
-		ocapn__free(&a, vat, sizeof(*vat));
-	} else {
-		/* Keep the vat struct as the allocator record for the
-		 * remaining dead refs; the last release frees it. */
-		vat->freeing = true;
-	}
+	 * (every operation on them fails with OCAPN_E_CLOSED) and keep the
+	 * vat struct as their allocator record; the last release frees it. */
+	if (vat->live_refs == 0)
+		vat_release_memory(vat);
+	else
+		vat->zombie = true;
 }
 
 OCAPN_API ocapn_arena *
@@ -157,6 +159,8 @@ ocapn_vat_idle(const ocapn_vat *vat)
 struct turn *
 ocapn__turn_new(ocapn_vat *vat)
 {
+	if (vat->zombie)
+		return NULL; /* nothing will ever run it */
 	struct turn *t = ocapn__pool_get(&vat->turn_pool, &vat->a);
 	if (t)
 		memset(t, 0, sizeof(*t));
@@ -321,13 +325,8 @@ ref_free(ocapn_ref *r)
 	}
 	vat->live_refs--;
 	ocapn__pool_put(&vat->ref_pool, r);
-	if (vat->freeing && vat->live_refs == 0 && !vat->sessions &&
-	    !vat->thead) {
-		/* ocapn_vat_free() left the vat struct for dead refs. */
-		ocapn__pool_drain(&vat->ref_pool, &vat->a);
-		ocapn_allocator a = vat->a;
-		ocapn__free(&a, vat, sizeof(*vat));
-	}
+	if (vat->zombie && vat->live_refs == 0)
+		vat_release_memory(vat);
 }
 
 OCAPN_API void
@@ -496,6 +495,8 @@ static int
 resolution_args(ocapn_vat *vat, bool broken, const ocapn_value *v,
     ocapn_value *out)
 {
+	if (!vat->scratch)
+		return OCAPN_E_CLOSED; /* vat freed */
 	ocapn_value *items = ocapn_arena_values(vat->scratch, 2);
 	if (!items)
 		return OCAPN_E_NOMEM;
@@ -607,7 +608,7 @@ ocapn__promise_settle(ocapn_ref *p, bool broken, const ocapn_value *v)
 				} else if (w->kind == WAIT_GET) {
 					ocapn__field(f, w->flag,
 					    w->box ? &w->box->v : NULL,
-					    w->index, w->ref,
+					    w->index, w->ref, NULL,
 					    ocapn__session_lookup(vat,
 						w->origin));
 					waiter_free(vat, w);
@@ -993,7 +994,8 @@ field_compute(ocapn_ref *resolver, uint8_t op, const ocapn_value *key,
 
 int
 ocapn__field(ocapn_ref *target, uint8_t op, const ocapn_value *key,
-    uint64_t index, ocapn_ref *resolver, ocapn_session *origin)
+    uint64_t index, ocapn_ref *resolver, ocapn_ref *result,
+    ocapn_session *origin)
 {
 	ocapn_vat *vat = target->vat;
 	ocapn_ref *t = target;
@@ -1003,7 +1005,7 @@ ocapn__field(ocapn_ref *target, uint8_t op, const ocapn_value *key,
 		if (t->binding != BIND_NONE &&
 		    ocapn__session_alive(t->session))
 			return ocapn__session_field(t->session, t, op, key,
-			    index, resolver);
+			    index, resolver, result);
 		struct waiter *w = waiter_new(vat, WAIT_GET);
 		if (!w)
 			return OCAPN_E_NOMEM;
@@ -1027,7 +1029,7 @@ ocapn__field(ocapn_ref *target, uint8_t op, const ocapn_value *key,
 	}
 	if (t->type == REF_REMOTE && ocapn__session_alive(t->session))
 		return ocapn__session_field(t->session, t, op, key, index,
-		    resolver);
+		    resolver, result);
 	return ocapn__resolve_ref_str(resolver,
 	    "field access on an object reference");
 }
@@ -1107,7 +1109,7 @@ field_api(ocapn_ref *target, uint8_t op, const ocapn_value *key,
 	int rc = ocapn__promise_pair(target->vat, &p, &r);
 	if (rc)
 		return rc;
-	rc = ocapn__field(target, op, key, index, r, NULL);
+	rc = ocapn__field(target, op, key, index, r, p, NULL);
 	ocapn_ref_release(r);
 	*result = p;
 	return rc == OCAPN_E_NOMEM ? rc : OCAPN_OK;
@@ -1165,9 +1167,6 @@ builtin_call(ocapn_vat *vat, ocapn_ref *self, const ocapn_value *args,
 	}
 	return OCAPN_OK;
 }
-
-int ocapn__bootstrap_gift(ocapn_vat *vat, ocapn_ref *self,
-    const ocapn_value *args, ocapn_ref *resolver);
 
 static int
 bootstrap_call(ocapn_vat *vat, ocapn_ref *self, const ocapn_value *args,
