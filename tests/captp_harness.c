@@ -15,12 +15,32 @@ h_locator(const char *name)
 	return l;
 }
 
+static void
+pair_sessions(struct h_pair *p, ocapn_dialect da, ocapn_dialect db);
+
 void
 h_pair_init(struct h_pair *p, ocapn_dialect da, ocapn_dialect db)
 {
 	memset(p, 0, sizeof(*p));
 	assert_int_equal(ocapn_vat_new(NULL, &p->va), 0);
 	assert_int_equal(ocapn_vat_new(NULL, &p->vb), 0);
+	pair_sessions(p, da, db);
+}
+
+void
+h_pair_init_vats(struct h_pair *p, ocapn_vat *va, ocapn_vat *vb,
+    ocapn_dialect da, ocapn_dialect db)
+{
+	memset(p, 0, sizeof(*p));
+	p->va = va;
+	p->vb = vb;
+	p->shared_vats = true;
+	pair_sessions(p, da, db);
+}
+
+static void
+pair_sessions(struct h_pair *p, ocapn_dialect da, ocapn_dialect db)
+{
 	ocapn_locator *la = h_locator("alice"), *lb = h_locator("bob");
 	assert_int_equal(ocapn_session_new(p->va, OCAPN_ROLE_INITIATOR, la, da,
 			     &p->a),
@@ -118,8 +138,10 @@ h_pair_free(struct h_pair *p)
 	}
 	ocapn_session_free(p->a);
 	ocapn_session_free(p->b);
-	ocapn_vat_free(p->va);
-	ocapn_vat_free(p->vb);
+	if (!p->shared_vats) {
+		ocapn_vat_free(p->va);
+		ocapn_vat_free(p->vb);
+	}
 	h_log_clear(&p->a2b);
 	h_log_clear(&p->b2a);
 }
@@ -244,4 +266,26 @@ h_parse(ocapn_vat *vat, const char *text)
 	if (rc)
 		fail_msg("cannot parse %s: %s at %zu", text, why, eo);
 	return v;
+}
+
+uint8_t *
+h_encode(const char *text, size_t *len)
+{
+	ocapn_arena *ar = ocapn_arena_new(NULL);
+	ocapn_value *v;
+	size_t used, eo;
+	const char *why;
+	int rc = ocapn_notation_parse(text, strlen(text), ar, &v, &used, &eo,
+	    &why);
+	if (rc)
+		fail_msg("cannot parse %s: %s at %zu", text, why, eo);
+	ocapn_syrup_writer *w = ocapn_syrup_writer_new(0, NULL);
+	ocapn_syrup_write_value(w, v);
+	const uint8_t *d;
+	assert_int_equal(ocapn_syrup_writer_finish(w, &d, len), 0);
+	uint8_t *copy = malloc(*len);
+	memcpy(copy, d, *len);
+	ocapn_syrup_writer_free(w);
+	ocapn_arena_free(ar);
+	return copy;
 }

@@ -22,10 +22,17 @@ struct h_pair {
 	ocapn_session *a, *b; /* a: initiator ("alice"), b: acceptor ("bob") */
 	struct h_log a2b, b2a;
 	size_t chunk;         /* feed in pieces of this size (0: whole) */
+	bool shared_vats;     /* vats not owned */
 };
 
 /* Create vats, sessions (dialects as given) and start both. */
 void h_pair_init(struct h_pair *p, ocapn_dialect da, ocapn_dialect db);
+/* Same with existing vats (not freed by h_pair_free when `own_vats` is
+ * false). */
+void h_pair_init_vats(struct h_pair *p, ocapn_vat *va, ocapn_vat *vb,
+    ocapn_dialect da, ocapn_dialect db);
+/* Encode notation text as Syrup bytes (malloc'ed). */
+uint8_t *h_encode(const char *text, size_t *len);
 /* Move bytes both ways and run both vats until quiet. */
 void h_pump(struct h_pair *p);
 void h_pair_free(struct h_pair *p);

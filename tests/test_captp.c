@@ -692,6 +692,67 @@ test_goblins_dialect_forms(void **state)
 	h_pair_free(&p);
 }
 
+struct counter {
+	size_t allocs;
+};
+
+static void *
+counting_alloc(void *user, void *ptr, size_t old, size_t n)
+{
+	struct counter *c = user;
+	(void)old;
+	if (n == 0) {
+		free(ptr);
+		return NULL;
+	}
+	c->allocs++;
+	return realloc(ptr, n);
+}
+
+/* A steady-state op:deliver round trip makes no allocator calls. */
+static void
+test_zero_alloc_round_trip(void **state)
+{
+	(void)state;
+	struct counter ca = {0}, cb = {0};
+	ocapn_allocator aa = {counting_alloc, &ca}, ab = {counting_alloc, &cb};
+	ocapn_vat *va, *vb;
+	assert_int_equal(ocapn_vat_new(&aa, &va), 0);
+	assert_int_equal(ocapn_vat_new(&ab, &vb), 0);
+	assert_int_equal(suite_register(vb), 0);
+	struct h_pair p;
+	h_pair_init_vats(&p, va, vb, OCAPN_DIALECT_AUTO, OCAPN_DIALECT_AUTO);
+	ocapn_ref *echo = h_fetch(p.a, ECHO);
+	h_pump(&p);
+	ocapn_loopback *lb;
+	assert_int_equal(ocapn_loopback_new(p.a, p.b, &lb), 0);
+	size_t before_a = 0, before_b = 0;
+	for (int i = 0; i < 2000; i++) {
+		if (i == 1000) {
+			before_a = ca.allocs;
+			before_b = cb.allocs;
+		}
+		ocapn_value item, args;
+		ocapn_value_set_string(&item, "ping", 4);
+		ocapn_value_set_list(&args, &item, 1);
+		ocapn_ref *res;
+		assert_int_equal(ocapn_send(echo, &args, &res), 0);
+		ocapn_loopback_pump(lb, 0);
+		const ocapn_value *v;
+		assert_int_equal(ocapn_promise_state(res, &v), OCAPN_OK);
+		assert_int_equal(v->kind, OCAPN_LIST);
+		ocapn_ref_release(res);
+		ocapn_loopback_pump(lb, 0);
+	}
+	assert_int_equal(ca.allocs - before_a, 0);
+	assert_int_equal(cb.allocs - before_b, 0);
+	ocapn_loopback_free(lb);
+	ocapn_ref_release(echo);
+	h_pair_free(&p);
+	ocapn_vat_free(va);
+	ocapn_vat_free(vb);
+}
+
 int
 main(void)
 {
@@ -711,6 +772,7 @@ main(void)
 	    cmocka_unit_test(test_chunked_delivery),
 	    cmocka_unit_test(test_spec_dialect_forms),
 	    cmocka_unit_test(test_goblins_dialect_forms),
+	    cmocka_unit_test(test_zero_alloc_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
