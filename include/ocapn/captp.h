@@ -163,6 +163,18 @@ OCAPN_API void ocapn_session_consume(ocapn_session *s, size_t n);
 OCAPN_API void ocapn_session_next_message(ocapn_session *s,
     const uint8_t **msg, size_t *len);
 
+/*
+ * Called (inside whatever call caused it) when the session gets output to
+ * send while it had none, or GC messages to flush: a driver schedules a
+ * flush.  It must not call back into the session or its vat.
+ */
+typedef void (*ocapn_session_output_fn)(void *user, ocapn_session *s);
+OCAPN_API void ocapn_session_set_output_hook(ocapn_session *s,
+    ocapn_session_output_fn fn, void *user);
+/* Opaque pointer for the driver. */
+OCAPN_API void ocapn_session_set_user(ocapn_session *s, void *user);
+OCAPN_API void *ocapn_session_user(const ocapn_session *s);
+
 /* Next event, or OCAPN_SESSION_EV_NONE. */
 OCAPN_API ocapn_session_event_kind ocapn_session_next_event(
     ocapn_session *s);
@@ -181,6 +193,8 @@ OCAPN_API ocapn_dialect ocapn_session_dialect(const ocapn_session *s);
 /* The peer's location once it sent start-session, else NULL. */
 OCAPN_API const ocapn_locator *ocapn_session_peer_locator(
     const ocapn_session *s);
+/* The peer this initiator dialled (ocapn_session_set_remote), or NULL. */
+OCAPN_API const ocapn_locator *ocapn_session_remote(const ocapn_session *s);
 /* Version the peer announced ("" before). */
 OCAPN_API const char *ocapn_session_peer_version(const ocapn_session *s);
 /* Session id (32 bytes) once ACTIVE, else NULL. */

@@ -14,5 +14,9 @@
 /* The vat (objects, references, promises) and the CapTP session engine. */
 #include <ocapn/vat.h>
 #include <ocapn/captp.h>
+#include <ocapn/netlayer.h>
+
+/* The runtime on libuv is in <ocapn/runtime.h>, which includes <uv.h>
+ * (compile with POSIX definitions, e.g. -D_POSIX_C_SOURCE=200809L). */
 
 #endif /* OCAPN_OCAPN_H */

@@ -67,6 +67,13 @@ OCAPN_API size_t ocapn_vat_run(ocapn_vat *vat, size_t max_turns);
 /* True when no turn is pending. */
 OCAPN_API bool ocapn_vat_idle(const ocapn_vat *vat);
 
+/* Called (inside whatever call caused it) when a turn is queued while none
+ * was pending, so a driver can schedule ocapn_vat_run().  It must not call
+ * back into the vat. */
+typedef void (*ocapn_wakeup_fn)(void *user, ocapn_vat *vat);
+OCAPN_API void ocapn_vat_set_wakeup(ocapn_vat *vat, ocapn_wakeup_fn fn,
+    void *user);
+
 /*
  * Scratch arena for building values during a turn (or between runs):
  * reset by the vat after every turn and at the end of ocapn_vat_run(), so

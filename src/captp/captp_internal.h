@@ -192,6 +192,8 @@ struct ocapn_vat {
 	ocapn__map by_serial;           /* serial -> session */
 	ocapn_connect_fn connect;
 	void *connect_user;
+	ocapn_wakeup_fn wakeup;
+	void *wakeup_user;
 	bool freeing; /* ocapn_vat_free() has begun */
 	bool zombie;  /* it has returned: only dead refs keep the struct */
 	uint64_t live_refs;

@@ -111,6 +111,11 @@ struct ocapn_session {
 	uint64_t *gca_pos;
 	size_t ngca, gcacap;
 
+	/* driver hooks */
+	ocapn_session_output_fn out_hook;
+	void *out_user;
+	void *user;
+
 	/* events */
 	uint8_t ev[16];
 	unsigned evh, evn;
@@ -270,6 +275,26 @@ push_event(ocapn_session *s, uint8_t ev)
 		return; /* only a handful of events can ever happen */
 	s->ev[(s->evh + s->evn) % sizeof(s->ev)] = ev;
 	s->evn++;
+}
+
+OCAPN_API void
+ocapn_session_set_output_hook(ocapn_session *s, ocapn_session_output_fn fn,
+    void *user)
+{
+	s->out_hook = fn;
+	s->out_user = user;
+}
+
+OCAPN_API void
+ocapn_session_set_user(ocapn_session *s, void *user)
+{
+	s->user = user;
+}
+
+OCAPN_API void *
+ocapn_session_user(const ocapn_session *s)
+{
+	return s->user;
 }
 
 OCAPN_API ocapn_session_event_kind
@@ -522,6 +547,13 @@ commit_exports(ocapn_session *s)
 	return OCAPN_OK;
 }
 
+static void
+notify_output(ocapn_session *s)
+{
+	if (s->out_hook)
+		s->out_hook(s->out_user, s);
+}
+
 static int
 out_end(ocapn_session *s, struct outq *q, size_t start)
 {
@@ -547,6 +579,9 @@ out_end(ocapn_session *s, struct outq *q, size_t start)
 		return rc;
 	}
 	s->msgs_out++;
+	if (q == &s->out && outq_pending(q) == q->buf.len - start &&
+	    q->nlens == 1)
+		notify_output(s); /* the queue was empty */
 	return OCAPN_OK;
 }
 
@@ -863,6 +898,8 @@ queue_gc_export(ocapn_session *s, uint64_t pos, uint64_t delta)
 	s->gce_pos[s->ngce] = pos;
 	s->gce_delta[s->ngce] = delta;
 	s->ngce++;
+	if (s->ngce == 1 && !s->ngca)
+		notify_output(s);
 }
 
 void
@@ -880,8 +917,11 @@ ocapn__session_unbind(ocapn_session *s, ocapn_ref *r)
 			ocapn__map_del(&s->questions, r->pos);
 		if (s->state != OCAPN_SESSION_ABORTED &&
 		    !ocapn__grow(s->a, (void **)&s->gca_pos, &s->gcacap,
-			s->ngca + 1, sizeof(uint64_t)))
+			s->ngca + 1, sizeof(uint64_t))) {
 			s->gca_pos[s->ngca++] = r->pos;
+			if (s->ngca == 1 && !s->ngce)
+				notify_output(s);
+		}
 	}
 }
 
@@ -1131,11 +1171,14 @@ static void
 complete_handshake(ocapn_session *s)
 {
 	s->state = OCAPN_SESSION_ACTIVE;
+	bool had = outq_pending(&s->held) > 0;
 	if (outq_append(&s->out, &s->held, s->a)) {
 		abort_session(s, "out of memory", false);
 		return;
 	}
 	push_event(s, OCAPN_SESSION_EV_READY);
+	if (had)
+		notify_output(s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1921,6 +1964,12 @@ OCAPN_API const ocapn_locator *
 ocapn_session_peer_locator(const ocapn_session *s)
 {
 	return s->peer_loc;
+}
+
+OCAPN_API const ocapn_locator *
+ocapn_session_remote(const ocapn_session *s)
+{
+	return s->remote;
 }
 
 OCAPN_API const char *

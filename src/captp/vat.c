@@ -170,10 +170,20 @@ ocapn__turn_new(ocapn_vat *vat)
 void
 ocapn__turn_push(ocapn_vat *vat, struct turn *t)
 {
+	bool was_idle = vat->thead == NULL;
 	t->next = NULL;
 	*vat->ttail = t;
 	vat->ttail = &t->next;
 	vat->nturns++;
+	if (was_idle && vat->wakeup)
+		vat->wakeup(vat->wakeup_user, vat);
+}
+
+OCAPN_API void
+ocapn_vat_set_wakeup(ocapn_vat *vat, ocapn_wakeup_fn fn, void *user)
+{
+	vat->wakeup = fn;
+	vat->wakeup_user = user;
 }
 
 static void
