@@ -315,6 +315,7 @@ static int out_end(ocapn_session *s, struct outq *q, size_t start);
 #define LIT(s) (s), (sizeof(s) - 1)
 
 static void break_everything(ocapn_session *s, const char *why);
+static int send_hello(ocapn_session *s);
 
 static void
 abort_session(ocapn_session *s, const char *reason, bool send)
@@ -325,6 +326,11 @@ abort_session(ocapn_session *s, const char *reason, bool send)
 	outq_clear(&s->held);
 	s->ngce = 0;
 	s->ngca = 0;
+	/* An acceptor that has not answered yet introduces itself first, as
+	 * Goblins does (it always sends its hello at once): peers read up to
+	 * the op:abort. */
+	if (send && !s->hello_sent && s->started)
+		send_hello(s);
 	if (send && s->hello_sent) {
 		size_t start;
 		ocapn_syrup_writer *w = out_begin(s, &s->out, &start);

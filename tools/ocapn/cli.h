@@ -24,5 +24,12 @@ void cli_error(const char *fmt, ...)
     ;
 
 int cmd_syrup(int argc, char **argv);
+int cmd_serve_testsuite(int argc, char **argv);
+int cmd_call(int argc, char **argv);
+
+struct netopts;
+/* Parse one netlayer option at argv[*i] (advancing *i past its value):
+ * 1 consumed, 0 not a netlayer option, -1 error (printed). */
+int netopts_parse(int *i, int argc, char **argv, struct netopts *o);
 
 #endif

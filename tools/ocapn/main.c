@@ -14,6 +14,8 @@ static const char usage[] =
     "commands:\n"
     "  syrup decode [FILE|-]   Syrup values in, one notation line each out\n"
     "  syrup encode [FILE|-]   notation in, canonical Syrup bytes out\n"
+    "  serve-testsuite ...     serve the conformance suite's objects\n"
+    "  call URI [ARG ...]      call an object by sturdyref URI\n"
     "\n"
     "options:\n"
     "  --version               print the library version\n"
@@ -102,6 +104,10 @@ main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "syrup"))
 		return cmd_syrup(argc - 1, argv + 1);
+	if (!strcmp(cmd, "serve-testsuite"))
+		return cmd_serve_testsuite(argc - 1, argv + 1);
+	if (!strcmp(cmd, "call"))
+		return cmd_call(argc - 1, argv + 1);
 	cli_error("unknown command '%s' (try 'ocapn --help')", cmd);
 	return 2;
 }
