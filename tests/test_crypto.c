@@ -93,13 +93,15 @@ test_sha256_fips180(void **state)
 	(void)state;
 	uint8_t out[32], want[32];
 	ocapn__sha256((const uint8_t *)"abc", 3, out);
-	unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+	unhex("ba7816bf8f01cfea414140de5dae2223"
+	      "b00361a396177a9cb410ff61f20015ad",
 	    want, 32);
 	assert_memory_equal(out, want, 32);
 	const char *m2 =
 	    "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
 	ocapn__sha256((const uint8_t *)m2, strlen(m2), out);
-	unhex("248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+	unhex("248d6a61d20638b8e5c026930c3e6039"
+	      "a33ce45964ff2167f6ecedd419db06c1",
 	    want, 32);
 	assert_memory_equal(out, want, 32);
 }
@@ -242,7 +244,8 @@ test_pubkey_sigval_rejects(void **state)
 	    {"'public-key", "public key is not a 2-item list"},
 	    {"['public-key]", "public key is not a 2-item list"},
 	    {"['pubkey ['ecc]]", "public key does not start with 'public-key"},
-	    {"[\"public-key\" 1]", "public key does not start with 'public-key"},
+	    {"[\"public-key\" 1]",
+		"public key does not start with 'public-key"},
 	    {"['public-key ['ecc ['curve 'Ed25519] ['flags 'eddsa]]]",
 		"public key body is not ['ecc CURVE FLAGS Q]"},
 	    {"['public-key ['rsa 1 2 3]]",
@@ -257,12 +260,14 @@ test_pubkey_sigval_rejects(void **state)
 		"public key point is not ['q BYTES]"},
 	    {"['public-key ['ecc ['curve 'Ed25519] ['flags 'eddsa] ['p :00]]]",
 		"public key point is not ['q BYTES]"},
-	    {"['public-key ['ecc ['curve 'Ed25519] ['flags 'eddsa] ['q :00 1]]]",
+	    {"['public-key ['ecc ['curve 'Ed25519] ['flags 'eddsa] "
+	     "['q :00 1]]]",
 		"public key point is not ['q BYTES]"},
 	    {"['public-key ['ecc ['curve 'Ed25519] ['flags 'eddsa] ['q :00]]]",
 		"public key point is not 32 bytes"},
 	    {"['public-key ['ecc ['curve 'Ed25519] ['flags 'eddsa] ['q "
-		":000102030405060708091011121314151617181920212223242526272829303132]]]",
+		":0001020304050607080910111213141516"
+		"17181920212223242526272829303132]]]",
 		"public key point is not 32 bytes"},
 	};
 	static const struct {
@@ -362,11 +367,14 @@ test_sign_value(void **state)
 	/* Entries out of canonical order: the signature covers the
 	 * canonical bytes, so an equal value in another order verifies. */
 	ocapn_value *v = notation(arena,
-	    "<my-location <ocapn-peer 'tcp \"x\" {\"b\": \"2\", \"a\": \"1\"}>>");
+	    "<my-location <ocapn-peer 'tcp \"x\" "
+	    "{\"b\": \"2\", \"a\": \"1\"}>>");
 	ocapn_value *v2 = notation(arena,
-	    "<my-location <ocapn-peer 'tcp \"x\" {\"a\": \"1\", \"b\": \"2\"}>>");
+	    "<my-location <ocapn-peer 'tcp \"x\" "
+	    "{\"a\": \"1\", \"b\": \"2\"}>>");
 	ocapn_value *v3 = notation(arena,
-	    "<my-location <ocapn-peer 'tcp \"x\" {\"a\": \"1\", \"b\": \"3\"}>>");
+	    "<my-location <ocapn-peer 'tcp \"x\" "
+	    "{\"a\": \"1\", \"b\": \"3\"}>>");
 	uint8_t sig[64];
 	assert_int_equal(ocapn__sign_value(&kp, w, v, sig), 0);
 	assert_int_equal(ocapn__verify_value(kp.pk, w, v2, sig), OCAPN_OK);

@@ -1092,8 +1092,9 @@ test_huge_inputs(void **state)
 
 	/* Deeply nested garbage as a locator value is refused at once. */
 	ocapn_arena *arena = ocapn_arena_new(NULL);
-	ocapn_value *v = notation(arena, "<'ocapn-peer 'tcp \"d\" {\"a\": "
-					 "[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]}>");
+	ocapn_value *v = notation(arena,
+	    "<'ocapn-peer 'tcp \"d\" "
+	    "{\"a\": [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]}>");
 	assert_int_equal(ocapn_locator_from_value(v, NULL, &loc, &why),
 	    OCAPN_E_PROTOCOL);
 	ocapn_arena_free(arena);
@@ -1493,7 +1494,8 @@ test_goblins_uds_keys(void **state)
 			for_each_value(s2p, uds_s2p_cb, &c, arena);
 			for_each_value(p2s, uds_p2s_cb, &c, arena);
 			assert_int_equal(c.seen, 7);
-			assert_false(ocapn_locator_hints_are_dict(c.registered));
+			assert_false(
+			    ocapn_locator_hints_are_dict(c.registered));
 			/* The server signed the peer's challenge. */
 			assert_int_equal(ocapn__verify(c.server_pk,
 					     c.client_challenge, 64,

@@ -203,7 +203,8 @@ ocapn__parse_pubkey(const ocapn_value *v, uint8_t pk[OCAPN__PK_LEN],
 	if (!is_list(v, 2))
 		return reject(why, "public key is not a 2-item list");
 	if (!ocapn_value_is_symbol(&v->u.items[0], "public-key"))
-		return reject(why, "public key does not start with 'public-key");
+		return reject(why,
+		    "public key does not start with 'public-key");
 	const ocapn_value *ecc = &v->u.items[1];
 	if (!is_list(ecc, 4) || !ocapn_value_is_symbol(&ecc->u.items[0], "ecc"))
 		return reject(why,
