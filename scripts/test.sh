@@ -63,6 +63,8 @@ count_log build-san
 
 stage "libFuzzer smoke runs (build-fuzz/)"
 if command -v clang >/dev/null 2>&1; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   CC=clang run_meson build-fuzz -Dfuzzing=true -Dtests=false \
     -Db_sanitize=address,undefined -Db_lundef=false \
     -Dbuildtype=debugoptimized || status=1

@@ -243,6 +243,8 @@ outq_consume(struct outq *q, size_t n)
 static int
 outq_append(struct outq *to, struct outq *from, const ocapn_allocator *a)
 {
+	if (outq_pending(from) == 0)
+		return OCAPN_OK;
 	size_t base = to->buf.len;
 	if (ocapn_buffer_append(&to->buf, a, from->buf.data + from->off,
 		outq_pending(from)))
@@ -1773,8 +1775,8 @@ OCAPN_API void
 ocapn_session_output(ocapn_session *s, const uint8_t **data, size_t *len)
 {
 	flush_gc(s);
-	*data = s->out.buf.data + s->out.off;
 	*len = outq_pending(&s->out);
+	*data = *len ? s->out.buf.data + s->out.off : NULL;
 }
 
 OCAPN_API void
