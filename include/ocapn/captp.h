@@ -149,6 +149,10 @@ OCAPN_API int ocapn_session_feed_message(ocapn_session *s,
     const uint8_t *msg, size_t len);
 /* The peer closed the transport: abort with "connection closed". */
 OCAPN_API void ocapn_session_eof(ocapn_session *s);
+/* The transport failed (`reason`, e.g. "cannot connect: connection
+ * refused"): abort with that reason, sending nothing. */
+OCAPN_API void ocapn_session_transport_lost(ocapn_session *s,
+    const char *reason);
 
 /*
  * Bytes waiting to be sent: all of them, contiguous, owned by the

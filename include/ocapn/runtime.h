@@ -34,9 +34,9 @@ typedef struct ocapn_runtime ocapn_runtime;
  */
 OCAPN_API int ocapn_runtime_new(uv_loop_t *loop, ocapn_vat *vat,
     const ocapn_allocator *alloc, ocapn_runtime **out);
-/* Free after ocapn_runtime_close() completed (or if nothing was ever
- * connected).  Frees the loop and vat if the runtime created them, and
- * every netlayer it was given. */
+/* Free the runtime, the netlayers it was given, and the loop and vat if
+ * it created them.  Call it after ocapn_runtime_close() completed; if it
+ * was not closed, it closes first and runs the loop until that is done. */
 OCAPN_API void ocapn_runtime_free(ocapn_runtime *rt);
 OCAPN_API uv_loop_t *ocapn_runtime_loop(ocapn_runtime *rt);
 OCAPN_API ocapn_vat *ocapn_runtime_vat(ocapn_runtime *rt);

@@ -1763,8 +1763,14 @@ ocapn_session_feed(ocapn_session *s, const uint8_t *data, size_t len)
 OCAPN_API void
 ocapn_session_eof(ocapn_session *s)
 {
+	ocapn_session_transport_lost(s, "connection closed");
+}
+
+OCAPN_API void
+ocapn_session_transport_lost(ocapn_session *s, const char *reason)
+{
 	if (!s->version_mismatch) /* that transport was expected to end */
-		abort_session(s, "connection closed", false);
+		abort_session(s, reason ? reason : "connection lost", false);
 }
 
 /* ------------------------------------------------------------------ */

@@ -474,11 +474,12 @@ on_close(void *user, ocapn_conn *c, int status, const char *reason)
 	rc->c = NULL;
 	/* A session waiting for a restart keeps its rt_conn (reconnect()
 	 * gave it a new connection). */
-	ocapn_session_eof(rc->s);
-	if (ocapn_session_get_state(rc->s) == OCAPN_SESSION_ABORTED) {
-		(void)reason;
+	if (status == OCAPN_OK)
+		ocapn_session_eof(rc->s);
+	else
+		ocapn_session_transport_lost(rc->s, reason);
+	if (ocapn_session_get_state(rc->s) == OCAPN_SESSION_ABORTED)
 		rc_free(rc);
-	}
 	maybe_done(rt);
 }
 
@@ -644,11 +645,25 @@ ocapn_runtime_close(ocapn_runtime *rt, void (*done)(void *), void *user)
 	maybe_done(rt);
 }
 
+static void
+free_closed(void *user)
+{
+	*(bool *)user = true;
+}
+
 OCAPN_API void
 ocapn_runtime_free(ocapn_runtime *rt)
 {
 	if (!rt)
 		return;
+	if (!rt->closing) {
+		/* Not closed yet: close now and let the loop finish it (our
+		 * handles make every iteration return). */
+		bool done = false;
+		ocapn_runtime_close(rt, free_closed, &done);
+		while (!done && uv_run(rt->loop, UV_RUN_ONCE))
+			;
+	}
 	while (rt->conns) {
 		struct rt_conn *rc = rt->conns;
 		if (rc->c)

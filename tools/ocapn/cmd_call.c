@@ -24,6 +24,7 @@ static const char usage[] =
 
 struct call {
 	ocapn_runtime *rt;
+	ocapn_locator *peer;
 	uv_timer_t timer;
 	int status;
 	bool finished;
@@ -67,6 +68,12 @@ settled(ocapn_vat *vat, bool ok, const ocapn_value *v, void *user)
 	}
 	size_t n;
 	const char *why = ocapn_break_text(v, &n);
+	if (!ocapn_vat_find_session(vat, c->peer)) {
+		/* No break from the peer: the session itself failed. */
+		cli_error("call: %.*s", (int)n, why);
+		finish(c, 2);
+		return;
+	}
 	printf("broken: %.*s\n", (int)n, why);
 	fflush(stdout);
 	finish(c, 1);
@@ -218,7 +225,9 @@ cmd_call(int argc, char **argv)
 	ocapn_value_set_list(&args, items, nargs);
 
 	ocapn_ref *target, *answer;
-	rc = ocapn_vat_enliven(vat, sr, &target);
+	rc = ocapn_locator_copy(ocapn_sturdyref_locator(sr), &c.peer);
+	if (!rc)
+		rc = ocapn_vat_enliven(vat, sr, &target);
 	ocapn_sturdyref_free(sr);
 	if (!rc)
 		rc = ocapn_send(target, &args, &answer);
@@ -226,6 +235,7 @@ cmd_call(int argc, char **argv)
 	if (rc) {
 		cli_error("call: %s", ocapn_strerror(rc));
 		ocapn_runtime_free(c.rt);
+		ocapn_locator_free(c.peer);
 		return 2;
 	}
 	ocapn_when(answer, settled, &c);
@@ -236,6 +246,7 @@ cmd_call(int argc, char **argv)
 	ocapn_ref_release(answer);
 	ocapn_ref_release(target);
 	ocapn_runtime_free(c.rt);
+	ocapn_locator_free(c.peer);
 	ocapn_buffer_release(&c.out, NULL);
 	return c.finished ? c.status : 2;
 }
