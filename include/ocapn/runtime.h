@@ -74,6 +74,16 @@ OCAPN_API int ocapn_runtime_sturdyref_uri(ocapn_runtime *rt,
 OCAPN_API int ocapn_runtime_enliven_uri(ocapn_runtime *rt, const char *uri,
     size_t len, ocapn_ref **result);
 
+/*
+ * Trace every whole CapTP message the runtime sends (`outbound` true) or
+ * receives, for debugging and demos.  `msg` is valid during the call.
+ * NULL stops tracing.
+ */
+typedef void (*ocapn_trace_fn)(void *user, ocapn_session *s, bool outbound,
+    const uint8_t *msg, size_t len);
+OCAPN_API void ocapn_runtime_set_trace(ocapn_runtime *rt, ocapn_trace_fn fn,
+    void *user);
+
 /* Number of live connections (for tests and monitoring). */
 OCAPN_API size_t ocapn_runtime_connections(const ocapn_runtime *rt);
 

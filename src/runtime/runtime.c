@@ -56,6 +56,8 @@ struct ocapn_runtime {
 	size_t ndialects, dcap;
 	bool closing;
 	unsigned handles_open;
+	ocapn_trace_fn trace;
+	void *trace_user;
 	void (*done)(void *);
 	void *done_user;
 };
@@ -101,7 +103,8 @@ flush(struct rt_conn *rc)
 	if (!rc->c || !rc->connected || rc->blocked)
 		return;
 	ocapn_netlayer *nl = ocapn_conn_netlayer(rc->c);
-	bool stream = (nl->ops->flags & OCAPN_NETLAYER_STREAM) != 0;
+	bool stream = (nl->ops->flags & OCAPN_NETLAYER_STREAM) != 0 &&
+	    !rc->rt->trace; /* tracing needs message boundaries */
 	for (;;) {
 		const uint8_t *p;
 		size_t n;
@@ -113,6 +116,8 @@ flush(struct rt_conn *rc)
 			break;
 		ocapn_iov iov = {p, n};
 		int r = ocapn_conn_send(rc->c, &iov, 1);
+		if (r == OCAPN_OK && rc->rt->trace)
+			rc->rt->trace(rc->rt->trace_user, rc->s, true, p, n);
 		if (r == OCAPN_E_AGAIN) {
 			rc->blocked = true;
 			return;
@@ -430,6 +435,8 @@ on_message(void *user, ocapn_conn *c, const uint8_t *msg, size_t len)
 	struct rt_conn *rc = ocapn_conn_user(c);
 	if (!rc)
 		return;
+	if (rc->rt->trace)
+		rc->rt->trace(rc->rt->trace_user, rc->s, false, msg, len);
 	ocapn_session_feed_message(rc->s, msg, len);
 	mark_dirty(rc); /* events, replies, or an abort to send */
 }
@@ -720,6 +727,13 @@ ocapn_runtime_enliven_uri(ocapn_runtime *rt, const char *uri, size_t len,
 	r = ocapn_vat_enliven(rt->vat, sr, result);
 	ocapn_sturdyref_free(sr);
 	return r;
+}
+
+OCAPN_API void
+ocapn_runtime_set_trace(ocapn_runtime *rt, ocapn_trace_fn fn, void *user)
+{
+	rt->trace = fn;
+	rt->trace_user = user;
 }
 
 OCAPN_API size_t
