@@ -92,9 +92,13 @@ static const struct hostile cases[] = {
 	"<op:get <desc:export 0> \"a\" 4>", "<op:untag <desc:export 0> 'x 4>",
 	NULL, "answer position 4 is already in use"},
     {"second start-session", NULL, NULL, NULL, "second op:start-session"},
-    {"handoff give", NULL,
+    {"handoff give not a give", NULL,
 	"<op:deliver-only <desc:export 0> [<desc:sig-envelope 1 2>]>", NULL,
-	"third-party handoffs"},
+	"malformed handoff certificate: not a desc:handoff-give"},
+    {"handoff give bad key", NULL,
+	"<op:deliver-only <desc:export 0> [<desc:sig-envelope "
+	"<desc:handoff-give 1 2 3 4 5> 6>]>",
+	NULL, "malformed handoff certificate"},
 };
 
 static void

@@ -77,6 +77,13 @@ OCAPN_API const char *ocapn_dialect_version(ocapn_dialect d);
 /* Dialect for a version string (1.0 -> SUITE); 0 if unknown. */
 OCAPN_API ocapn_dialect ocapn_dialect_for_version(const char *v, size_t n);
 
+/* The dialect of the session that most recently completed its handshake
+ * (OCAPN_DIALECT_AUTO if none): drivers use it as the default for new
+ * outbound sessions, since peers reached through a network usually speak
+ * as the network does (docs/interop.md). */
+OCAPN_API ocapn_dialect ocapn_vat_recent_dialect(const ocapn_vat *vat);
+
+
 typedef enum ocapn_session_limit {
 	OCAPN_SESSION_MAX_MESSAGE = 1, /* bytes in one message, 16 MiB */
 	OCAPN_SESSION_MAX_DEPTH,       /* Syrup nesting, 64 */

@@ -194,6 +194,9 @@ struct ocapn_vat {
 	void *connect_user;
 	ocapn_wakeup_fn wakeup;
 	void *wakeup_user;
+	struct peer_rec *peers;  /* one per peer ever asked for (peer.c) */
+	uint64_t handoff_count;  /* next handoff count we use as receiver */
+	uint8_t recent_dialect;  /* of the last session to complete */
 	bool freeing; /* ocapn_vat_free() has begun */
 	bool zombie;  /* it has returned: only dead refs keep the struct */
 	uint64_t live_refs;
@@ -267,6 +270,30 @@ void ocapn__session_unbind(struct ocapn_session *s, struct ocapn_ref *r);
 bool ocapn__session_alive(const struct ocapn_session *s);
 /* Free every session of a vat (vat teardown). */
 void ocapn__session_vat_gone(struct ocapn_session *s);
+/* Peers (peer.c). */
+struct pending_withdraw;
+/* The peer's bootstrap object: an import if a session to it is active,
+ * else a promise resolved when one becomes active (a connection is
+ * started through the vat's connector).  One reference. */
+int ocapn__peer_bootstrap(struct ocapn_vat *vat, const ocapn_locator *peer,
+    struct ocapn_ref **out);
+/* A session completed its handshake / ended. */
+void ocapn__vat_session_ready(struct ocapn_session *s);
+void ocapn__vat_session_gone(struct ocapn_session *s, const char *why);
+/* Queue a withdrawal for the exporter `peer` (sent once a session to it
+ * is active); takes ownership of `pw`. */
+void ocapn__peer_withdraw(struct ocapn_vat *vat, const ocapn_locator *peer,
+    struct pending_withdraw *pw);
+/* Send a withdrawal on the active session `s` and free `pw` (handoff.c).*/
+void ocapn__handoff_send_withdraw(struct ocapn_session *s,
+    struct pending_withdraw *pw);
+/* Break a pending withdrawal's promise and free it (handoff.c). */
+void ocapn__handoff_drop_withdraw(struct ocapn_vat *vat,
+    struct pending_withdraw *pw, const char *why);
+void ocapn__peers_free(struct ocapn_vat *vat);
+/* Re-dispatch the sends queued on `p` (it just got bound to a session). */
+void ocapn__promise_rebind(struct ocapn_ref *p);
+
 /* Per-session accounting of messages queued on unresolved promises. */
 uint32_t ocapn__session_serial(const struct ocapn_session *s);
 struct ocapn_vat *ocapn__session_vat(const struct ocapn_session *s);

@@ -26,108 +26,13 @@
  */
 #include <stdio.h>
 
-#include "captp_internal.h"
+#include "session_internal.h"
 
 #define DEFAULT_MAX_MESSAGE (16u << 20)
 #define DEFAULT_MAX_DEPTH 64u
 #define DEFAULT_MAX_TABLE (1u << 20)
 #define DEFAULT_MAX_QUEUED (1u << 16)
 #define DEFAULT_MAX_OUTPUT (256u << 20)
-
-struct export_entry {
-	ocapn_ref *ref; /* strong */
-	uint64_t pos;
-	uint64_t count; /* descriptors sent and not yet collected */
-};
-
-struct pending_export {
-	ocapn_ref *ref;
-	uint64_t pos;
-	struct export_entry *existing; /* NULL: new position */
-	uint64_t add;
-};
-
-/* Output: a buffer of whole messages plus their lengths (for message
- * transports). */
-struct outq {
-	ocapn_buffer buf;
-	size_t off;       /* bytes already consumed */
-	uint32_t *lens;   /* lengths of queued messages, from lhead */
-	size_t nlens, lhead, lcap;
-	size_t part;      /* bytes of the head message already consumed */
-};
-
-struct ocapn_session {
-	struct ocapn_session *next, **pprev; /* vat list */
-	ocapn_vat *vat;
-	const ocapn_allocator *a;
-	uint32_t serial;
-	ocapn_role role;
-	ocapn_dialect dialect; /* AUTO until chosen */
-	ocapn_session_state state;
-	bool started, hello_sent, peer_hello, aborted_by_peer;
-	bool version_mismatch; /* initiator waiting for a restart */
-	char abort_reason[200];
-	char peer_version[48];
-
-	ocapn__keypair key;
-	uint8_t side_id[OCAPN__HASH_LEN];
-	uint8_t peer_pk[OCAPN__PK_LEN];
-	uint8_t peer_side[OCAPN__HASH_LEN];
-	uint8_t session_id[OCAPN__HASH_LEN];
-	ocapn_locator *self_loc, *peer_loc, *remote;
-
-	/* input */
-	ocapn_syrup_scanner *scanner;
-	ocapn_syrup_decoder *dec;
-	ocapn_arena *arena;
-	ocapn_buffer inbuf;
-	ocapn_ref **tmp; /* refs created while handling one message */
-	size_t ntmp, tmpcap;
-
-	/* output */
-	struct outq out;  /* sendable */
-	struct outq held; /* queued before the handshake completes */
-	ocapn_syrup_writer *w;
-	ocapn_syrup_writer *sigw;
-	struct pending_export *pend;
-	size_t npend, pendcap;
-
-	/* tables */
-	ocapn__map exports;     /* pos -> struct export_entry */
-	ocapn__map export_refs; /* ref -> struct export_entry */
-	uint64_t next_export;
-	ocapn__map imports;   /* pos -> ocapn_ref (weak) */
-	ocapn__map answers;   /* pos -> ocapn_ref (strong) */
-	ocapn__map questions; /* pos -> ocapn_ref (weak) */
-	uint64_t next_question;
-	ocapn__pool export_pool;
-	ocapn_ref *bootstrap; /* ours, export 0 */
-	uint64_t nimports_live;
-
-	/* pending GC */
-	uint64_t *gce_pos, *gce_delta;
-	size_t ngce, gcecap;
-	uint64_t *gca_pos;
-	size_t ngca, gcacap;
-
-	/* driver hooks */
-	ocapn_session_output_fn out_hook;
-	void *out_user;
-	void *user;
-
-	/* events */
-	uint8_t ev[16];
-	unsigned evh, evn;
-
-	/* limits and stats */
-	uint64_t max_message, max_exports, max_imports, max_answers,
-	    max_queued, max_output;
-	uint32_t max_depth;
-	uint64_t queued;
-	uint64_t msgs_in, msgs_out;
-	uint64_t handoff_count; /* issue: next handoff count to use */
-};
 
 static const char *const dialect_versions[] = {
     [OCAPN_DIALECT_AUTO] = "1.0",
@@ -310,8 +215,6 @@ ocapn_session_next_event(ocapn_session *s)
 	return (ocapn_session_event_kind)ev;
 }
 
-static struct ocapn_syrup_writer *out_begin(ocapn_session *s,
-    struct outq *q, size_t *start);
 static int out_end(ocapn_session *s, struct outq *q, size_t start);
 
 #define LIT(s) (s), (sizeof(s) - 1)
@@ -335,7 +238,7 @@ abort_session(ocapn_session *s, const char *reason, bool send)
 		send_hello(s);
 	if (send && s->hello_sent) {
 		size_t start;
-		ocapn_syrup_writer *w = out_begin(s, &s->out, &start);
+		ocapn_syrup_writer *w = ocapn__out_begin(s, &s->out, &start);
 		ocapn_syrup_write_record_begin(w);
 		ocapn_syrup_write_symbol(w, LIT("op:abort"));
 		ocapn_syrup_write_string(w, reason, strlen(reason));
@@ -347,6 +250,8 @@ abort_session(ocapn_session *s, const char *reason, bool send)
 	char why[260];
 	snprintf(why, sizeof(why), "session aborted: %s", reason);
 	break_everything(s, why);
+	ocapn__handoff_session_gone(s, reason);
+	ocapn__vat_session_gone(s, why);
 }
 
 OCAPN_API void
@@ -516,8 +421,8 @@ ocapn_session_set_remote(ocapn_session *s, const ocapn_locator *peer)
 /* Writing messages                                                     */
 /* ------------------------------------------------------------------ */
 
-static ocapn_syrup_writer *
-out_begin(ocapn_session *s, struct outq *q, size_t *start)
+ocapn_syrup_writer *
+ocapn__out_begin(ocapn_session *s, struct outq *q, size_t *start)
 {
 	*start = q->buf.len;
 	ocapn_syrup_writer_reset_buffer(s->w, &q->buf);
@@ -600,8 +505,8 @@ vat_queue(ocapn_session *s)
 	return s->state == OCAPN_SESSION_ACTIVE ? &s->out : &s->held;
 }
 
-static int
-write_desc(ocapn_syrup_writer *w, const char *label, size_t llen,
+int
+ocapn__write_desc(ocapn_syrup_writer *w, const char *label, size_t llen,
     uint64_t pos)
 {
 	ocapn_syrup_write_record_begin(w);
@@ -642,11 +547,10 @@ export_pos(ocapn_session *s, ocapn_ref *r, uint64_t *pos)
 	return OCAPN_OK;
 }
 
-int ocapn__handoff_write_give(ocapn_session *s, ocapn_ref *r);
 
 /* Write the descriptor for `ref` as seen by this session's peer. */
-static int
-write_ref(ocapn_session *s, ocapn_ref *ref)
+int
+ocapn__write_ref(ocapn_session *s, ocapn_ref *ref)
 {
 	ocapn_syrup_writer *w = s->w;
 	ocapn_ref *r = ref;
@@ -661,8 +565,8 @@ write_ref(ocapn_session *s, ocapn_ref *ref)
 		return OCAPN_E_CLOSED;
 	if (r->binding != BIND_NONE && r->session == s) {
 		if (r->binding == BIND_IMPORT)
-			return write_desc(w, LIT("desc:export"), r->pos);
-		return write_desc(w, LIT("desc:answer"), r->pos);
+			return ocapn__write_desc(w, LIT("desc:export"), r->pos);
+		return ocapn__write_desc(w, LIT("desc:answer"), r->pos);
 	}
 	if (r->type == REF_REMOTE ||
 	    (r->binding != BIND_NONE && r->session != s))
@@ -672,8 +576,8 @@ write_ref(ocapn_session *s, ocapn_ref *ref)
 	if (rc)
 		return rc;
 	if (r->type == REF_PROMISE)
-		return write_desc(w, LIT("desc:import-promise"), pos);
-	return write_desc(w, LIT("desc:import-object"), pos);
+		return ocapn__write_desc(w, LIT("desc:import-promise"), pos);
+	return ocapn__write_desc(w, LIT("desc:import-object"), pos);
 }
 
 /* Write a value that may contain refs. */
@@ -685,7 +589,7 @@ write_value(ocapn_session *s, const ocapn_value *v, int depth)
 		return OCAPN_E_LIMIT;
 	switch (v->kind) {
 	case OCAPN_REF:
-		return write_ref(s, v->u.ref);
+		return ocapn__write_ref(s, v->u.ref);
 	case OCAPN_LIST:
 	case OCAPN_SET:
 	case OCAPN_RECORD:
@@ -721,13 +625,13 @@ write_value(ocapn_session *s, const ocapn_value *v, int depth)
 	}
 }
 
-static void
-write_target(ocapn_session *s, ocapn_ref *t)
+void
+ocapn__write_target(ocapn_session *s, ocapn_ref *t)
 {
 	if (t->binding == BIND_QUESTION)
-		write_desc(s->w, LIT("desc:answer"), t->pos);
+		ocapn__write_desc(s->w, LIT("desc:answer"), t->pos);
 	else
-		write_desc(s->w, LIT("desc:export"), t->pos);
+		ocapn__write_desc(s->w, LIT("desc:export"), t->pos);
 }
 
 /* A message to a resolver that takes no answer: deliver-only, or in the
@@ -738,8 +642,8 @@ spec_dialect(const ocapn_session *s)
 	return s->dialect == OCAPN_DIALECT_SPEC;
 }
 
-static int
-finish_msg(ocapn_session *s, struct outq *q, size_t start, int rc)
+int
+ocapn__out_finish(ocapn_session *s, struct outq *q, size_t start, int rc)
 {
 	if (rc) {
 		const char *why;
@@ -760,7 +664,12 @@ ocapn__session_send(ocapn_session *s, ocapn_ref *target,
 		return OCAPN_E_CLOSED;
 	struct outq *q = vat_queue(s);
 	size_t start;
-	ocapn_syrup_writer *w = out_begin(s, q, &start);
+	ocapn_syrup_writer *w = ocapn__out_begin(s, q, &start);
+	/* The promise the resolver settles is what later sends would
+	 * pipeline on: give it an answer position. */
+	if (!result && resolver && resolver->type == REF_OBJECT &&
+	    resolver->builtin == BUILTIN_RESOLVER)
+		result = resolver->u.res.promise;
 	bool with_answer = resolver && result &&
 	    result->binding == BIND_NONE && result->type == REF_PROMISE &&
 	    result->p.state == PROM_PENDING;
@@ -771,7 +680,7 @@ ocapn__session_send(ocapn_session *s, ocapn_ref *target,
 		ocapn_syrup_write_symbol(w, LIT("op:deliver-only"));
 	else
 		ocapn_syrup_write_symbol(w, LIT("op:deliver"));
-	write_target(s, target);
+	ocapn__write_target(s, target);
 	rc = write_value(s, args, 0);
 	if (!rc && (resolver || spec_dialect(s))) {
 		if (with_answer)
@@ -779,24 +688,39 @@ ocapn__session_send(ocapn_session *s, ocapn_ref *target,
 		else
 			ocapn_syrup_write_bool(w, false);
 		if (resolver)
-			rc = write_ref(s, resolver);
+			rc = ocapn__write_ref(s, resolver);
 		else
 			ocapn_syrup_write_bool(w, false);
 	}
 	if (!rc)
 		rc = ocapn_syrup_write_record_end(w);
-	rc = finish_msg(s, q, start, rc);
+	rc = ocapn__out_finish(s, q, start, rc);
 	if (rc)
 		return rc;
 	if (with_answer) {
-		if (ocapn__map_put(&s->questions, s->a, qpos, result) == 0) {
-			s->next_question++;
-			result->binding = BIND_QUESTION;
-			result->session = s;
-			result->pos = qpos;
-		}
+		s->next_question++;
+		ocapn__bind_question(s, result, qpos);
 	}
 	return OCAPN_OK;
+}
+
+void
+ocapn__bind_question(ocapn_session *s, ocapn_ref *p, uint64_t qpos)
+{
+	if (p->binding != BIND_NONE || p->type != REF_PROMISE ||
+	    p->p.state != PROM_PENDING ||
+	    ocapn__map_put(&s->questions, s->a, qpos, p)) {
+		/* Nothing local stands for the position: let the peer drop
+		 * it once answered. */
+		if (!ocapn__grow(s->a, (void **)&s->gca_pos, &s->gcacap,
+			s->ngca + 1, sizeof(uint64_t)))
+			s->gca_pos[s->ngca++] = qpos;
+		return;
+	}
+	p->binding = BIND_QUESTION;
+	p->session = s;
+	p->pos = qpos;
+	ocapn__promise_rebind(p);
 }
 
 int
@@ -810,13 +734,13 @@ ocapn__session_field(ocapn_session *s, ocapn_ref *target, uint8_t op,
 	struct outq *q = vat_queue(s);
 	uint64_t qpos = s->next_question;
 	size_t start;
-	ocapn_syrup_writer *w = out_begin(s, q, &start);
+	ocapn_syrup_writer *w = ocapn__out_begin(s, q, &start);
 	int rc = ocapn_syrup_write_record_begin(w);
 	const char *name = op == FIELD_GET ? "op:get"
 	    : op == FIELD_INDEX		   ? "op:index"
 					   : "op:untag";
 	ocapn_syrup_write_symbol(w, name, strlen(name));
-	write_target(s, target);
+	ocapn__write_target(s, target);
 	if (op == FIELD_INDEX)
 		ocapn_syrup_write_uint(w, index);
 	else
@@ -824,37 +748,29 @@ ocapn__session_field(ocapn_session *s, ocapn_ref *target, uint8_t op,
 	ocapn_syrup_write_uint(w, qpos);
 	if (!rc)
 		rc = ocapn_syrup_write_record_end(w);
-	rc = finish_msg(s, q, start, rc);
+	rc = ocapn__out_finish(s, q, start, rc);
 	if (rc)
 		return ocapn__resolve_ref_str(resolver, ocapn_strerror(rc));
 	s->next_question++;
 	/* The answer comes back through op:listen on the new position. */
-	w = out_begin(s, q, &start);
+	w = ocapn__out_begin(s, q, &start);
 	ocapn_syrup_write_record_begin(w);
 	ocapn_syrup_write_symbol(w, LIT("op:listen"));
-	write_desc(w, LIT("desc:answer"), qpos);
-	rc = write_ref(s, resolver);
+	ocapn__write_desc(w, LIT("desc:answer"), qpos);
+	rc = ocapn__write_ref(s, resolver);
 	if (!spec_dialect(s))
 		ocapn_syrup_write_bool(w, false);
 	if (!rc)
 		rc = ocapn_syrup_write_record_end(w);
-	rc = finish_msg(s, q, start, rc);
+	rc = ocapn__out_finish(s, q, start, rc);
 	if (rc)
 		return rc;
-	if (result && result->binding == BIND_NONE &&
-	    result->type == REF_PROMISE && result->p.state == PROM_PENDING &&
-	    ocapn__map_put(&s->questions, s->a, qpos, result) == 0) {
-		/* Later sends to `result` pipeline on the new position; it is
-		 * collected when `result` dies. */
-		result->binding = BIND_QUESTION;
-		result->session = s;
-		result->pos = qpos;
-	} else if (!ocapn__grow(s->a, (void **)&s->gca_pos, &s->gcacap,
-		       s->ngca + 1, sizeof(uint64_t))) {
-		/* Nothing local stands for the position: let the peer drop
-		 * it (our op:listen is already registered). */
-		s->gca_pos[s->ngca++] = qpos;
-	}
+	if (!result && resolver && resolver->type == REF_OBJECT &&
+	    resolver->builtin == BUILTIN_RESOLVER)
+		result = resolver->u.res.promise;
+	/* Later sends to `result` pipeline on the new position; it is
+	 * collected when `result` dies (our op:listen is registered). */
+	ocapn__bind_question(s, result ? result : target, qpos);
 	return OCAPN_OK;
 }
 
@@ -874,16 +790,16 @@ ocapn__session_listen(ocapn_session *s, ocapn_ref *p)
 	lp = p;
 	struct outq *q = vat_queue(s);
 	size_t start;
-	ocapn_syrup_writer *w = out_begin(s, q, &start);
+	ocapn_syrup_writer *w = ocapn__out_begin(s, q, &start);
 	ocapn_syrup_write_record_begin(w);
 	ocapn_syrup_write_symbol(w, LIT("op:listen"));
-	write_desc(w, LIT("desc:export"), lp->pos);
-	int rc = write_ref(s, r);
+	ocapn__write_desc(w, LIT("desc:export"), lp->pos);
+	int rc = ocapn__write_ref(s, r);
 	if (!spec_dialect(s))
 		ocapn_syrup_write_bool(w, false);
 	if (!rc)
 		rc = ocapn_syrup_write_record_end(w);
-	rc = finish_msg(s, q, start, rc);
+	rc = ocapn__out_finish(s, q, start, rc);
 	ocapn_ref_release(r); /* the export table keeps it */
 	return rc;
 }
@@ -951,7 +867,7 @@ flush_gc(ocapn_session *s)
 	ocapn_syrup_writer *w;
 	if (s->dialect == OCAPN_DIALECT_GOBLINS) {
 		for (size_t i = 0; i < s->ngce; i++) {
-			w = out_begin(s, &s->out, &start);
+			w = ocapn__out_begin(s, &s->out, &start);
 			ocapn_syrup_write_record_begin(w);
 			ocapn_syrup_write_symbol(w, LIT("op:gc-export"));
 			ocapn_syrup_write_uint(w, s->gce_pos[i]);
@@ -960,7 +876,7 @@ flush_gc(ocapn_session *s)
 			out_end(s, &s->out, start);
 		}
 		for (size_t i = 0; i < s->ngca; i++) {
-			w = out_begin(s, &s->out, &start);
+			w = ocapn__out_begin(s, &s->out, &start);
 			ocapn_syrup_write_record_begin(w);
 			ocapn_syrup_write_symbol(w, LIT("op:gc-answer"));
 			ocapn_syrup_write_uint(w, s->gca_pos[i]);
@@ -970,7 +886,7 @@ flush_gc(ocapn_session *s)
 	} else {
 		bool spec = spec_dialect(s);
 		if (s->ngce) {
-			w = out_begin(s, &s->out, &start);
+			w = ocapn__out_begin(s, &s->out, &start);
 			ocapn_syrup_write_record_begin(w);
 			if (spec)
 				ocapn_syrup_write_symbol(w,
@@ -984,7 +900,7 @@ flush_gc(ocapn_session *s)
 			out_end(s, &s->out, start);
 		}
 		if (s->ngca) {
-			w = out_begin(s, &s->out, &start);
+			w = ocapn__out_begin(s, &s->out, &start);
 			ocapn_syrup_write_record_begin(w);
 			if (spec)
 				ocapn_syrup_write_symbol(w,
@@ -1035,7 +951,7 @@ send_hello(ocapn_session *s)
 	if (rc)
 		return rc;
 	size_t start;
-	ocapn_syrup_writer *w = out_begin(s, &s->out, &start);
+	ocapn_syrup_writer *w = ocapn__out_begin(s, &s->out, &start);
 	ocapn_syrup_write_record_begin(w);
 	ocapn_syrup_write_symbol(w, LIT("op:start-session"));
 	ocapn_syrup_write_string(w, version, strlen(version));
@@ -1092,6 +1008,33 @@ ocapn_session_restart(ocapn_session *s, ocapn_dialect d)
 
 static void complete_handshake(ocapn_session *s);
 
+/*
+ * Crossed hellos: both peers dialled each other, so we hold a connection
+ * we initiated (hello sent, none received) and this inbound one.  The
+ * connection whose initiator has the lower side id (in that connection) is
+ * aborted, as Goblins and the spec do; both peers reach the same decision.
+ * Nothing is lost: nothing was bound to the half-open connection (peer.c).
+ * Returns true when `s` itself was aborted.
+ */
+static bool
+crossed_hellos(ocapn_session *s)
+{
+	for (ocapn_session *o = s->vat->sessions; o; o = o->next) {
+		if (o == s || o->role != OCAPN_ROLE_INITIATOR ||
+		    o->state != OCAPN_SESSION_HANDSHAKE || !o->hello_sent ||
+		    o->peer_hello || o->version_mismatch || !o->remote ||
+		    !ocapn_locator_same_peer(o->remote, s->peer_loc))
+			continue;
+		if (memcmp(o->side_id, s->peer_side, OCAPN__HASH_LEN) < 0) {
+			abort_session(o, "Crossed hellos mitigation", true);
+			continue;
+		}
+		abort_session(s, "Crossed hellos mitigation", true);
+		return true;
+	}
+	return false;
+}
+
 static int
 handle_hello(ocapn_session *s, const ocapn_value *m)
 {
@@ -1130,7 +1073,7 @@ handle_hello(ocapn_session *s, const ocapn_value *m)
 			 * nothing but our hello: keep everything queued for
 			 * a restart in its version on a new transport. */
 			size_t start;
-			ocapn_syrup_writer *w = out_begin(s, &s->out, &start);
+			ocapn_syrup_writer *w = ocapn__out_begin(s, &s->out, &start);
 			ocapn_syrup_write_record_begin(w);
 			ocapn_syrup_write_symbol(w, LIT("op:abort"));
 			ocapn_syrup_write_string(w,
@@ -1167,6 +1110,8 @@ handle_hello(ocapn_session *s, const ocapn_value *m)
 	ocapn__side_id(s->peer_pk, s->peer_side);
 	ocapn__session_id(s->side_id, s->peer_side, s->session_id);
 	s->peer_hello = true;
+	if (s->role == OCAPN_ROLE_ACCEPTOR && crossed_hellos(s))
+		return OCAPN_OK;
 	if (!s->hello_sent && send_hello(s)) {
 		abort_session(s, "cannot send op:start-session", false);
 		return OCAPN_E_PROTOCOL;
@@ -1187,6 +1132,7 @@ complete_handshake(ocapn_session *s)
 	push_event(s, OCAPN_SESSION_EV_READY);
 	if (had)
 		notify_output(s);
+	ocapn__vat_session_ready(s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1267,8 +1213,6 @@ get_import(ocapn_session *s, uint64_t pos, bool promise)
 	return r;
 }
 
-int ocapn__handoff_receive_give(ocapn_session *s, const ocapn_value *env,
-    ocapn_ref **out);
 
 /*
  * Translate a descriptor record into a ref (borrowed; kept alive by the
@@ -1342,6 +1286,10 @@ translate(ocapn_session *s, ocapn_value *v, int depth)
 	switch (v->kind) {
 	case OCAPN_RECORD:
 		if (is_desc_label(&v->u.items[0])) {
+			if (ocapn_value_is_record(v, "desc:sig-envelope", 2) &&
+			    ocapn_value_is_record(&v->u.items[1],
+				"desc:handoff-receive", SIZE_MAX))
+				return OCAPN_OK; /* data for withdraw-gift */
 			ocapn_ref *r = in_desc(s, v);
 			if (!r)
 				return OCAPN_E_PROTOCOL;
@@ -2090,35 +2038,3 @@ ocapn_vat_find_session(ocapn_vat *vat, const ocapn_locator *peer)
 	return NULL;
 }
 
-/* ------------------------------------------------------------------ */
-/* Third-party handoffs                                                 */
-/* ------------------------------------------------------------------ */
-
-int
-ocapn__handoff_write_give(ocapn_session *s, ocapn_ref *r)
-{
-	(void)s;
-	(void)r;
-	return OCAPN_E_UNSUPPORTED;
-}
-
-int
-ocapn__handoff_receive_give(ocapn_session *s, const ocapn_value *env,
-    ocapn_ref **out)
-{
-	(void)env;
-	(void)out;
-	violation(s, "third-party handoffs are not supported by this peer");
-	return OCAPN_E_UNSUPPORTED;
-}
-
-int
-ocapn__bootstrap_gift(ocapn_vat *vat, ocapn_ref *self,
-    const ocapn_value *args, ocapn_ref *resolver)
-{
-	(void)vat;
-	(void)self;
-	(void)args;
-	return ocapn__resolve_ref_str(resolver,
-	    "third-party handoffs are not supported by this peer");
-}

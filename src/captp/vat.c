@@ -90,6 +90,7 @@ ocapn_vat_free(ocapn_vat *vat)
 	 * tables. */
 	while (vat->sessions)
 		ocapn__session_vat_gone(vat->sessions);
+	ocapn__peers_free(vat);
 	/* Pending turns hold references; drop them without running. */
 	while (vat->thead) {
 		struct turn *t = vat->thead;
@@ -651,6 +652,42 @@ ocapn__promise_settle(ocapn_ref *p, bool broken, const ocapn_value *v)
 	p->p.head = NULL;
 	p->p.tail = &p->p.head;
 	fire_waiters(p, w);
+}
+
+void
+ocapn__promise_rebind(ocapn_ref *p)
+{
+	ocapn_vat *vat = p->vat;
+	struct waiter *w = p->p.head, *keep = NULL, **kt = &keep;
+	p->p.head = NULL;
+	p->p.tail = &p->p.head;
+	ocapn_ref_retain(p);
+	while (w) {
+		struct waiter *n = w->next;
+		if (w->kind == WAIT_SEND) {
+			ocapn__vbox *box = w->box;
+			w->box = NULL;
+			ocapn__dispatch_box(p, box, w->ref,
+			    ocapn__session_lookup(vat, w->origin));
+			waiter_free(vat, w);
+		} else if (w->kind == WAIT_GET) {
+			ocapn__field(p, w->flag, w->box ? &w->box->v : NULL,
+			    w->index, w->ref, NULL,
+			    ocapn__session_lookup(vat, w->origin));
+			waiter_free(vat, w);
+		} else {
+			w->next = NULL;
+			*kt = w;
+			kt = &w->next;
+		}
+		w = n;
+	}
+	/* what is left waits for the settlement, as before */
+	if (keep) {
+		*p->p.tail = keep;
+		p->p.tail = kt;
+	}
+	ocapn_ref_release(p);
 }
 
 void
@@ -1301,13 +1338,17 @@ ocapn_vat_enliven(ocapn_vat *vat, const ocapn_sturdyref *sr,
 {
 	if (!vat || !sr || !result)
 		return OCAPN_E_INVAL;
-	ocapn_session *s;
-	int rc = ocapn_vat_session_for(vat, ocapn_sturdyref_locator(sr), &s);
+	ocapn_ref *boot;
+	int rc = ocapn__peer_bootstrap(vat, ocapn_sturdyref_locator(sr), &boot);
 	if (rc)
 		return rc;
 	size_t len;
 	const uint8_t *swiss = ocapn_sturdyref_swiss(sr, &len);
-	return ocapn_session_fetch(s, swiss, len, result);
+	ocapn_value sw;
+	ocapn_value_set_bytes(&sw, swiss, len);
+	rc = ocapn_call(boot, "fetch", &sw, 1, result);
+	ocapn_ref_release(boot);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */

@@ -197,11 +197,14 @@ peer_key(ocapn_runtime *rt, const ocapn_locator *l)
 	return k;
 }
 
+/* Dialect for a new outbound session: what this peer taught us, else a
+ * fixed choice, else whatever the last established session spoke. */
 static ocapn_dialect
 dialect_for(ocapn_runtime *rt, const ocapn_locator *peer)
 {
 	char *k = peer_key(rt, peer);
-	ocapn_dialect d = rt->dialect;
+	ocapn_dialect d = rt->dialect ? rt->dialect
+				      : ocapn_vat_recent_dialect(rt->vat);
 	for (size_t i = 0; k && i < rt->ndialects; i++)
 		if (!strcmp(rt->dialects[i].key, k))
 			d = rt->dialects[i].d;
