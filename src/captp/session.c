@@ -405,6 +405,17 @@ ocapn_session_set_limit(ocapn_session *s, ocapn_session_limit which,
 	return OCAPN_E_INVAL;
 }
 
+int
+ocapn__session_set_key_seed(ocapn_session *s, const uint8_t seed[32])
+{
+	if (s->started)
+		return OCAPN_E_STATE;
+	int rc = ocapn__keypair_from_seed(&s->key, seed);
+	if (!rc)
+		ocapn__side_id(s->key.pk, s->side_id);
+	return rc;
+}
+
 OCAPN_API int
 ocapn_session_set_remote(ocapn_session *s, const ocapn_locator *peer)
 {

@@ -166,6 +166,8 @@ int ocapn__handoff_write_give(ocapn_session *s, ocapn_ref *r);
 /* Receiver: a desc:sig-envelope inside arguments (handoff.c). */
 int ocapn__handoff_receive_give(ocapn_session *s, const ocapn_value *env,
     ocapn_ref **out);
+/* Tests: replace the session key (before ocapn_session_start). */
+int ocapn__session_set_key_seed(ocapn_session *s, const uint8_t seed[32]);
 /* Free the handoff state of a session (teardown). */
 void ocapn__handoff_session_gone(ocapn_session *s, const char *why);
 
