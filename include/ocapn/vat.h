@@ -212,6 +212,15 @@ OCAPN_API ocapn_session *ocapn_vat_find_session(ocapn_vat *vat,
 OCAPN_API int ocapn_vat_session_for(ocapn_vat *vat,
     const ocapn_locator *peer, ocapn_session **out);
 
+/*
+ * Work waiting for a peer normally travels as soon as a session to it is
+ * active.  When a connection attempt ended without one (the peer answered
+ * crossed hellos by keeping its own connection to us, which then never
+ * came), drivers call this now and then: it dials again for every peer
+ * with work waiting and no live connection, and returns how many.
+ */
+OCAPN_API size_t ocapn_vat_check_peers(ocapn_vat *vat);
+
 /* Enliven a sturdyref: reuse or open the session to its peer and fetch
  * its swiss number; `*result` is a promise for the object. */
 OCAPN_API int ocapn_vat_enliven(ocapn_vat *vat, const ocapn_sturdyref *sr,

@@ -201,8 +201,11 @@ ocapn__vat_session_gone(ocapn_session *s, const char *why)
 		if (r->active == s)
 			r->active = live_session(vat, r->loc, true);
 		/* Pending work fails only when no other connection to the
-		 * peer is alive (one may be completing: crossed hellos). */
-		if ((r->boot_res || r->withdraws) &&
+		 * peer is alive (one may be completing: crossed hellos), and
+		 * not when the peer told us it keeps its own connection to
+		 * us: ocapn_vat_check_peers() dials again if that never
+		 * comes. */
+		if ((r->boot_res || r->withdraws) && !s->crossed &&
 		    !live_session(vat, r->loc, false))
 			fail_pending(vat, r, why);
 	}
@@ -218,4 +221,18 @@ ocapn__peers_free(ocapn_vat *vat)
 		ocapn_locator_free(r->loc);
 		ocapn__free(&vat->a, r, sizeof(*r));
 	}
+}
+
+OCAPN_API size_t
+ocapn_vat_check_peers(ocapn_vat *vat)
+{
+	size_t n = 0;
+	for (struct peer_rec *r = vat->peers; r; r = r->next) {
+		if (!(r->boot_res || r->withdraws) ||
+		    live_session(vat, r->loc, false))
+			continue;
+		n++;
+		ensure_connecting(vat, r);
+	}
+	return n;
 }

@@ -222,8 +222,18 @@ static int out_end(ocapn_session *s, struct outq *q, size_t start);
 static void break_everything(ocapn_session *s, const char *why);
 static int send_hello(ocapn_session *s);
 
+static void abort_session_ex(ocapn_session *s, const char *reason,
+    bool send, bool hello_first);
+
 static void
 abort_session(ocapn_session *s, const char *reason, bool send)
+{
+	abort_session_ex(s, reason, send, true);
+}
+
+static void
+abort_session_ex(ocapn_session *s, const char *reason, bool send,
+    bool hello_first)
 {
 	if (s->state == OCAPN_SESSION_ABORTED)
 		return;
@@ -234,9 +244,9 @@ abort_session(ocapn_session *s, const char *reason, bool send)
 	/* An acceptor that has not answered yet introduces itself first, as
 	 * Goblins does (it always sends its hello at once): peers read up to
 	 * the op:abort. */
-	if (send && !s->hello_sent && s->started)
+	if (send && hello_first && !s->hello_sent && s->started)
 		send_hello(s);
-	if (send && s->hello_sent) {
+	if (send && (s->hello_sent || !hello_first)) {
 		size_t start;
 		ocapn_syrup_writer *w = ocapn__out_begin(s, &s->out, &start);
 		ocapn_syrup_write_record_begin(w);
@@ -1040,7 +1050,9 @@ crossed_hellos(ocapn_session *s)
 			abort_session(o, "Crossed hellos mitigation", true);
 			continue;
 		}
-		abort_session(s, "Crossed hellos mitigation", true);
+		/* No hello first: the peer must never take this connection
+		 * for an established session. */
+		abort_session_ex(s, "Crossed hellos mitigation", true, false);
 		return true;
 	}
 	return false;
@@ -1592,6 +1604,11 @@ handle_abort(ocapn_session *s, const ocapn_value *m)
 		    (int)(m->u.items[1].len < 159 ? m->u.items[1].len : 159),
 		    (const char *)m->u.items[1].u.p);
 	s->aborted_by_peer = true;
+	/* The peer kept its own connection to us (the same rule on both
+	 * sides): work waiting for this peer waits for that one. */
+	if (s->role == OCAPN_ROLE_INITIATOR && !s->peer_hello &&
+	    strcmp(reason, "Crossed hellos mitigation") == 0)
+		s->crossed = true;
 	abort_session(s, reason, false);
 }
 

@@ -79,6 +79,7 @@ struct ocapn_session {
 	ocapn_session_state state;
 	bool started, hello_sent, peer_hello, aborted_by_peer;
 	bool version_mismatch; /* initiator waiting for a restart */
+	bool crossed;          /* our dial lost a crossed-hellos decision */
 	char abort_reason[200];
 	char peer_version[48];
 

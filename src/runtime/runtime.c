@@ -17,6 +17,7 @@
 #include "../util/util.h"
 
 #define TURN_BUDGET 4096
+#define PEERS_CHECK_MS 3000
 
 struct rt_conn {
 	ocapn_runtime *rt;
@@ -45,6 +46,7 @@ struct ocapn_runtime {
 	ocapn_vat *vat;
 	uv_prepare_t prepare;
 	uv_idle_t idle;
+	uv_timer_t peers_timer; /* safety net: ocapn_vat_check_peers() */
 	bool idle_on;
 	struct nl_entry *nls;
 	size_t nnl, nlcap;
@@ -160,6 +162,14 @@ prepare_cb(uv_prepare_t *h)
 		uv_idle_stop(&rt->idle);
 		rt->idle_on = false;
 	}
+}
+
+static void
+peers_cb(uv_timer_t *t)
+{
+	ocapn_runtime *rt = t->data;
+	if (!rt->closing && ocapn_vat_check_peers(rt->vat))
+		wake(rt);
 }
 
 static void
@@ -545,7 +555,12 @@ ocapn_runtime_new(uv_loop_t *loop, ocapn_vat *vat,
 	uv_unref((uv_handle_t *)&rt->prepare);
 	uv_idle_init(loop, &rt->idle);
 	rt->idle.data = rt;
-	rt->handles_open = 2;
+	uv_timer_init(loop, &rt->peers_timer);
+	rt->peers_timer.data = rt;
+	uv_timer_start(&rt->peers_timer, peers_cb, PEERS_CHECK_MS,
+	    PEERS_CHECK_MS);
+	uv_unref((uv_handle_t *)&rt->peers_timer);
+	rt->handles_open = 3;
 	if (!ocapn_vat_idle(vat))
 		wake(rt);
 	*out = rt;
@@ -624,6 +639,7 @@ maybe_done(ocapn_runtime *rt)
 	if (!uv_is_closing((uv_handle_t *)&rt->prepare)) {
 		uv_close((uv_handle_t *)&rt->prepare, handle_closed);
 		uv_close((uv_handle_t *)&rt->idle, handle_closed);
+		uv_close((uv_handle_t *)&rt->peers_timer, handle_closed);
 	}
 }
 
@@ -695,6 +711,7 @@ ocapn_runtime_free(ocapn_runtime *rt)
 		if (!uv_is_closing((uv_handle_t *)&rt->prepare)) {
 			uv_close((uv_handle_t *)&rt->prepare, NULL);
 			uv_close((uv_handle_t *)&rt->idle, NULL);
+			uv_close((uv_handle_t *)&rt->peers_timer, NULL);
 		}
 		uv_run(&rt->own_loop, UV_RUN_DEFAULT);
 		uv_loop_close(&rt->own_loop);
