@@ -24,5 +24,7 @@ void cli_error(const char *fmt, ...)
     ;
 
 int cmd_syrup(int argc, char **argv);
+/* cmd_intro.c */
+int cmd_intro(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static const char usage[] =
     "commands:\n"
     "  syrup decode [FILE|-]   Syrup values in, one notation line each out\n"
     "  syrup encode [FILE|-]   notation in, canonical Syrup bytes out\n"
+    "  intro-server PATH       unix-domain-socket introduction server\n"
     "\n"
     "options:\n"
     "  --version               print the library version\n"
@@ -102,6 +103,9 @@ main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "syrup"))
 		return cmd_syrup(argc - 1, argv + 1);
+	/* unix-domain-socket introduction server */
+	if (!strcmp(cmd, "intro-server"))
+		return cmd_intro(argc - 1, argv + 1);
 	cli_error("unknown command '%s' (try 'ocapn --help')", cmd);
 	return 2;
 }
