@@ -976,6 +976,13 @@ n_connected_all(void *p)
 	return r->connects_ok >= r->want;
 }
 
+static bool
+n_accepts_all(void *p)
+{
+	struct nlrec *r = p;
+	return r->accepts >= r->want;
+}
+
 static void
 test_client_replays_capture(void **state)
 {
@@ -1399,6 +1406,52 @@ test_client_hostile_server(void **state)
 		}
 		run_hostile_client(&cases[i]);
 	}
+}
+
+/* The draft text nests a uds:signature in uds:server-response (Goblins
+ * sends a bare sig-val): accepted when it names our challenge. */
+static void
+draft_response(bool wrong_payload)
+{
+	struct fake f;
+	fake_start(&f);
+	struct avail a = {f.srv, 176};
+	WAIT(&f.loop, has_bytes, &a);
+	uint8_t got[176];
+	recv_exact(f.srv, got, 176);
+	struct ocapn__uds_rec reg;
+	struct rec gr = {got, 176};
+	parse_ok(&gr, &reg, f.arena);
+	uint8_t payload[64], sig[64], ch[64];
+	memcpy(payload, reg.bytes, 64);
+	if (wrong_payload)
+		payload[5] ^= 1;
+	assert_int_equal(ocapn__sign(&f.key, payload, 64, sig), 0);
+	memset(ch, 0x42, sizeof(ch));
+	ocapn_syrup_writer_reset(f.w);
+	ocapn_syrup_write_record_begin(f.w);
+	ocapn_syrup_write_symbol(f.w, "uds:server-response", 19);
+	ocapn__write_pubkey(f.w, f.key.pk);
+	ocapn_syrup_write_bytes(f.w, ch, 64);
+	ocapn__uds_write_signature(f.w, payload, 64, sig, false);
+	ocapn_syrup_write_record_end(f.w);
+	fake_send_writer(&f);
+	if (wrong_payload) {
+		WAIT(&f.loop, is_lost, &f.r);
+		assert_non_null(strstr(f.r.lost_reason,
+		    "signed something other than our challenge"));
+	} else {
+		WAIT(&f.loop, is_registered, &f.r);
+	}
+	fake_end(&f);
+}
+
+static void
+test_client_accepts_draft_response(void **state)
+{
+	(void)state;
+	draft_response(false);
+	draft_response(true);
 }
 
 /* Introductions we refuse one by one, keeping the control connection;
@@ -1898,6 +1951,20 @@ test_live_echo(void **state)
 	assert_echoed(&res);
 	h_result_clear(&res);
 	assert_true(log_has(&l.lb, "forwarded"));
+	/* A peer that dials before its own registration completes: its
+	 * session starts once the server has the request. */
+	struct peer c;
+	peer_start(&l.loop, l.t.path, 0xc3, &c, false);
+	ocapn_ref *obj_c;
+	assert_int_equal(ocapn_runtime_enliven_uri(c.rt,
+			     (const char *)uri.data, uri.len, &obj_c),
+	    0);
+	assert_int_equal(c.ev.registered, 0);
+	call_echo(&l.loop, obj_c, &res);
+	assert_echoed(&res);
+	h_result_clear(&res);
+	ocapn_ref_release(obj_c);
+	peer_close(&l.loop, &c);
 	ocapn_ref_release(obj);
 	ocapn_buffer_release(&uri, NULL);
 	peer_close(&l.loop, &b);
@@ -2118,6 +2185,39 @@ test_reregistration(void **state)
 	live_end(&l);
 }
 
+/* Connections requested before our registration completes wait for it,
+ * then go out in order. */
+static void
+test_connect_before_registration(void **state)
+{
+	(void)state;
+	struct live l;
+	live_start(&l, NULL);
+	struct nlrec a, b;
+	nl_new(&l.loop, l.t.path, 0xa1, NULL, &a);
+	WAIT(&l.loop, is_registered, &a);
+	nl_new(&l.loop, l.t.path, 0xb2, NULL, &b);
+	ocapn_conn *c1, *c2;
+	assert_int_equal(ocapn_netlayer_connect(b.nl,
+			     ocapn_netlayer_locator(a.nl), &c1),
+	    0);
+	assert_int_equal(ocapn_netlayer_connect(b.nl,
+			     ocapn_netlayer_locator(a.nl), &c2),
+	    0);
+	assert_int_equal(b.registered, 0);
+	b.want = 2;
+	WAIT(&l.loop, n_connected_all, &b);
+	assert_int_equal(b.registered, 1);
+	a.want = 2;
+	WAIT(&l.loop, n_accepts_all, &a);
+	ocapn_iov iov = {"<4'ping>", 8};
+	assert_int_equal(ocapn_conn_send(c2, &iov, 1), 0);
+	WAIT(&l.loop, n_messages, &a);
+	nl_stop_free(&l.loop, &b);
+	nl_stop_free(&l.loop, &a);
+	live_end(&l);
+}
+
 static bool
 three_closed(void *p)
 {
@@ -2323,6 +2423,7 @@ main(void)
 	    cmocka_unit_test(test_server_replays_captures),
 	    cmocka_unit_test(test_client_replays_capture),
 	    cmocka_unit_test(test_client_hostile_server),
+	    cmocka_unit_test(test_client_accepts_draft_response),
 	    cmocka_unit_test(test_client_refuses_bad_descriptors),
 	    cmocka_unit_test(test_client_control_backpressure),
 	    cmocka_unit_test(test_server_hostile_clients),
@@ -2330,6 +2431,7 @@ main(void)
 	    cmocka_unit_test(test_live_queued_introduction),
 	    cmocka_unit_test(test_live_server_dies),
 	    cmocka_unit_test(test_server_dies_before_registration),
+	    cmocka_unit_test(test_connect_before_registration),
 	    cmocka_unit_test(test_reregistration),
 	    cmocka_unit_test(test_queue_limits),
 	    cmocka_unit_test(test_no_server),

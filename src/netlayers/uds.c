@@ -221,6 +221,15 @@ queue_intro(struct uds_nl *u, const ocapn_locator *peer, int fd, void *tag)
 static void
 server_response(struct uds_nl *u, const struct ocapn__uds_rec *r)
 {
+	if (r->signed_payload &&
+	    (r->nsigned_payload != sizeof(u->challenge) ||
+		!ocapn__ct_equal(r->signed_payload, u->challenge,
+		    sizeof(u->challenge)))) {
+		ctl_dead(u, OCAPN_E_SIGNATURE,
+		    "introduction server signed something other than our "
+		    "challenge");
+		return;
+	}
 	if (ocapn__verify(r->pk, u->challenge, sizeof(u->challenge),
 		r->sig) != OCAPN_OK) {
 		ctl_dead(u, OCAPN_E_SIGNATURE,

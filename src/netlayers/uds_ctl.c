@@ -138,6 +138,33 @@ get_challenge(const ocapn_value *v, const uint8_t **p, size_t *n,
 	return OCAPN_OK;
 }
 
+/* `<uds:signature PAYLOAD SIGNATURE>`, SIGNATURE raw r||s or a sig-val. */
+static int
+parse_signature(const ocapn_value *v, const uint8_t **payload, size_t *n,
+    uint8_t sig[OCAPN__SIG_LEN], bool *raw, const char **why)
+{
+	if (!ocapn_value_is_record(v, "uds:signature", SIZE_MAX))
+		return reject(why, "signature is neither a sig-val nor a "
+				   "uds:signature");
+	if (v->len != 3)
+		return reject(why, "uds:signature does not have 2 fields");
+	const ocapn_value *f = v->u.items + 1;
+	int rc = get_challenge(&f[0], payload, n, why,
+	    "uds:signature payload is not a bytestring",
+	    "uds:signature payload is not 32 to 256 bytes");
+	if (rc)
+		return rc;
+	*raw = f[1].kind == OCAPN_BYTES;
+	if (*raw) {
+		if (f[1].len != OCAPN__SIG_LEN)
+			return reject(why, "uds:signature signature is not 64 "
+					   "bytes");
+		memcpy(sig, f[1].u.p, OCAPN__SIG_LEN);
+		return OCAPN_OK;
+	}
+	return ocapn__parse_sigval(&f[1], sig, why);
+}
+
 int
 ocapn__uds_parse(ocapn_syrup_decoder *dec, ocapn_arena *arena,
     const uint8_t *rec, size_t len, struct ocapn__uds_rec *out,
@@ -180,26 +207,17 @@ ocapn__uds_parse(ocapn_syrup_decoder *dec, ocapn_arena *arena,
 			 "uds:server-response challenge is not 32 to 256 "
 			 "bytes")))
 			return rc;
+		if (f[2].kind == OCAPN_RECORD) {
+			bool raw;
+			return parse_signature(&f[2], &out->signed_payload,
+			    &out->nsigned_payload, out->sig, &raw, why);
+		}
 		return ocapn__parse_sigval(&f[2], out->sig, why);
 	}
 	if (ocapn_value_is_record(v, "uds:signature", SIZE_MAX)) {
-		if (nf != 2)
-			return reject(why, "uds:signature does not have 2 "
-					   "fields");
 		out->kind = OCAPN__UDS_SIGNATURE;
-		if ((rc = get_challenge(&f[0], &out->bytes, &out->nbytes, why,
-			 "uds:signature payload is not a bytestring",
-			 "uds:signature payload is not 32 to 256 bytes")))
-			return rc;
-		if (f[1].kind == OCAPN_BYTES) {
-			if (f[1].len != OCAPN__SIG_LEN)
-				return reject(why, "uds:signature signature "
-						   "is not 64 bytes");
-			memcpy(out->sig, f[1].u.p, OCAPN__SIG_LEN);
-			out->sig_raw = true;
-			return OCAPN_OK;
-		}
-		return ocapn__parse_sigval(&f[1], out->sig, why);
+		return parse_signature(v, &out->bytes, &out->nbytes, out->sig,
+		    &out->sig_raw, why);
 	}
 	if (ocapn_value_is_record(v, "uds:new-connection", SIZE_MAX)) {
 		if (nf != 2)

@@ -7,6 +7,7 @@
  *
  *   <uds:register PEER-LOCATION CLIENT-CHALLENGE>
  *   <uds:server-response SERVER-PUBKEY SERVER-CHALLENGE SIG-VAL>
+ *                    (SIG-VAL may also be a nested uds:signature)
  *   <uds:signature PAYLOAD SIGNATURE>      SIGNATURE: 64 bytes or sig-val
  *   <uds:new-connection FROM TO>           then 4 bytes + SCM_RIGHTS
  *
@@ -78,6 +79,11 @@ struct ocapn__uds_rec {
 	uint8_t sig[OCAPN__SIG_LEN];
 	/* SIGNATURE: the raw 64-byte form (Goblins) rather than a sig-val */
 	bool sig_raw;
+	/* SERVER_RESPONSE whose signature came as a nested
+	 * `<uds:signature PAYLOAD SIG>` (the draft text's form; Goblins
+	 * sends a bare sig-val): the payload it names, else NULL */
+	const uint8_t *signed_payload;
+	size_t nsigned_payload;
 };
 
 /*
