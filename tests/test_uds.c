@@ -702,7 +702,8 @@ replay_scenario(const char *scen)
 					tgt = j;
 			assert_true(tgt >= 0);
 			int sp[2];
-			assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp),
+			assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0,
+					     sp),
 			    0);
 			send_all(fd[k], r->p, r->len);
 			send_tail_fd(fd[k], sp[1]);
@@ -1043,7 +1044,9 @@ test_client_replays_capture(void **state)
 	    OCAPN_OK);
 
 	/* Locator: URI and in-band form, as Goblins writes them. */
-	const char *skey = "phz23am6ucxkeuezdxrkxmjgxawfqhoxvs4gqrdxhgjwqfaeszoq";
+	/* the hint of CAPTURES.md */
+	const char *skey =
+	    "phz23am6ucxkeuezdxrkxmjgxawfqhoxvs4gqrdxhgjwqfaeszoq";
 	char b32[53];
 	ocapn__uds_b32(cap_resp.pk, b32);
 	assert_string_equal(b32, skey);

@@ -460,7 +460,6 @@ read_tail(ocapn__uds_chan *ch, int *fd, int *err)
 			    "too many descriptors passed with a "
 			    "uds:new-connection", NULL);
 		ch->tail_got += (size_t)r;
-		ch->in_off += (uint64_t)r;
 	}
 	ch->want_fd = false;
 	ch->tail_got = 0;
@@ -547,7 +546,6 @@ ocapn__uds_chan_read(ocapn__uds_chan *ch, const uint8_t **rec, size_t *len,
 			got += (size_t)r;
 		}
 		ch->rec.len += used;
-		ch->in_off += used;
 		if (rc == OCAPN_OK) {
 			ch->rec_done = true;
 			*rec = ch->rec.data;

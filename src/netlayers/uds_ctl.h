@@ -136,7 +136,6 @@ typedef struct ocapn__uds_chan {
 	bool want_fd;               /* the next 4 bytes carry a descriptor */
 	size_t tail_got;
 	int tail_fd;
-	uint64_t in_off;            /* bytes consumed so far */
 	struct ocapn__uds_out *head, *tail;
 	size_t out_items;
 	struct ocapn__uds_out *done; /* sent, tag not yet taken */
