@@ -1128,9 +1128,9 @@ test_client_replays_capture(void **state)
 	    OCAPN_E_NOTFOUND);
 	ocapn_locator_free(elsewhere);
 
-	nl_stop_free(&loop, &r);
 	close(passed);
 	close(sp[0]);
+	nl_stop_free(&loop, &r);
 	close(srv);
 	close(lfd);
 	ocapn_locator_free(from);

@@ -103,10 +103,17 @@ OCAPN_API int ocapn_testuds_netlayer_new(uv_loop_t *loop, const char *dir,
  *
  * `seed`: 32 bytes from which the designator key is derived (the same
  * seed gives the same designator across runs), or NULL for a fresh key.
- * The socket is connected before this returns: OCAPN_E_CONNREFUSED when
- * no server listens on the path, OCAPN_E_INVAL for a bad argument or a
- * path too long for an AF_UNIX address, OCAPN_E_NOMEM, OCAPN_E_IO,
- * OCAPN_E_CRYPTO.  Registration then completes on the loop.
+ * The control socket is connected before this returns (if the server's
+ * listen queue is full, connecting is retried from the loop):
+ * OCAPN_E_CONNREFUSED when no server listens on the path, OCAPN_E_INVAL
+ * for a bad argument or a path too long for an AF_UNIX address,
+ * OCAPN_E_NOMEM, OCAPN_E_IO, OCAPN_E_CRYPTO.  Registration then completes
+ * on the loop (OCAPN_UDS_REGISTERED, or OCAPN_UDS_SERVER_LOST after at
+ * most 10 s).  Connect errors known at once: OCAPN_E_INVAL (not a
+ * unix-domain-socket locator with a valid designator), OCAPN_E_NOTFOUND
+ * (its hints name only other introduction servers), OCAPN_E_LIMIT (1024
+ * requests waiting for registration), OCAPN_E_CLOSED (server lost or
+ * netlayer stopped).
  *
  * Locator: `ocapn://DESIGNATOR.unix-domain-socket?SERVERKEY=t`, in band
  * `<ocapn-peer 'unix-domain-socket "DESIGNATOR" {"SERVERKEY": "t"}>`,
