@@ -102,6 +102,109 @@ OCAPN_API int ocapn_tcp_netlayer_new(uv_loop_t *loop, const char *host,
 OCAPN_API int ocapn_testuds_netlayer_new(uv_loop_t *loop, const char *dir,
     const char *name, const ocapn_allocator *alloc, ocapn_netlayer **out);
 
+/* ---- unix-domain-socket (Goblins 0.16 compatible) -------------------- */
+
+/*
+ * unix-domain-socket: peers on one machine register with an introduction
+ * server (ocapn_intro_server below, or Goblins') listening on the
+ * AF_UNIX stream socket `intro_server_path`, and get connected by
+ * descriptor passing; the server never sees CapTP bytes.  See
+ * docs/netlayers.md.
+ *
+ * `seed`: 32 bytes from which the designator key is derived (the same
+ * seed gives the same designator across runs), or NULL for a fresh key.
+ * The control socket is connected before this returns (if the server's
+ * listen queue is full, connecting is retried from the loop):
+ * OCAPN_E_CONNREFUSED when no server listens on the path, OCAPN_E_INVAL
+ * for a bad argument or a path too long for an AF_UNIX address,
+ * OCAPN_E_NOMEM, OCAPN_E_IO, OCAPN_E_CRYPTO.  Registration then completes
+ * on the loop (OCAPN_UDS_REGISTERED, or OCAPN_UDS_SERVER_LOST after at
+ * most 10 s).  Connect errors known at once: OCAPN_E_INVAL (not a
+ * unix-domain-socket locator with a valid designator), OCAPN_E_NOTFOUND
+ * (its hints name only other introduction servers), OCAPN_E_LIMIT (1024
+ * requests waiting for registration), OCAPN_E_CLOSED (server lost or
+ * netlayer stopped).
+ *
+ * Locator: `ocapn://DESIGNATOR.unix-domain-socket?SERVERKEY=t`, in band
+ * `<ocapn-peer 'unix-domain-socket "DESIGNATOR" {"SERVERKEY": "t"}>`,
+ * DESIGNATOR and SERVERKEY the lowercase unpadded base32 of the two
+ * Ed25519 keys.  Until registration completes the server key is unknown
+ * and the locator has hints `f`: publish the locator (or sturdyref URIs)
+ * after OCAPN_UDS_REGISTERED.  Connections requested before that are
+ * queued and sent once registered; the CapTP sessions the runtime starts
+ * for them carry the locator as it was when they were requested.
+ *
+ * The netlayer is freed by ocapn_netlayer_free() (after
+ * ocapn_netlayer_stop() completed), or by the runtime that took it.
+ */
+OCAPN_API int ocapn_uds_netlayer_new(uv_loop_t *loop,
+    const char *intro_server_path, const uint8_t *seed,
+    const ocapn_allocator *alloc, ocapn_netlayer **out);
+
+typedef enum ocapn_uds_event {
+	/* Registered with the server: the locator now has its hint. */
+	OCAPN_UDS_REGISTERED = 1,
+	/* One introduction from the server was refused (not addressed to
+	 * us, or not a connected unix stream socket); its descriptor was
+	 * closed.  `reason` says why.  The control connection stays. */
+	OCAPN_UDS_REFUSED,
+	/* The control connection to the server ended (server gone,
+	 * registration failed or timed out, or the server broke the
+	 * protocol): `status` and `reason` say why.  Connections not yet
+	 * handed to the server failed (on_connect with an error, then
+	 * on_close); established CapTP connections are not affected; new
+	 * ones fail with OCAPN_E_CLOSED.  Last event. */
+	OCAPN_UDS_SERVER_LOST
+} ocapn_uds_event;
+
+/* Called from the loop; `reason` is valid during the call.  It may call
+ * any netlayer function, including ocapn_netlayer_stop(). */
+typedef void (*ocapn_uds_event_fn)(void *user, ocapn_netlayer *nl,
+    ocapn_uds_event ev, int status, const char *reason);
+
+/* Set (or clear, with NULL) the event callback of a unix-domain-socket
+ * netlayer.  OCAPN_E_INVAL if `nl` is another kind of netlayer. */
+OCAPN_API int ocapn_uds_netlayer_set_event_cb(ocapn_netlayer *nl,
+    ocapn_uds_event_fn fn, void *user);
+/* True once registered (and until the control connection is lost). */
+OCAPN_API bool ocapn_uds_netlayer_registered(const ocapn_netlayer *nl);
+
+/*
+ * The introduction server of the unix-domain-socket netlayer, speaking
+ * the protocol of Goblins 0.16's server.  It listens on `path` (a stale
+ * socket file nobody listens on is replaced; OCAPN_E_EXISTS if a server
+ * answers there), checks each peer's key with a challenge, forwards each
+ * uds:new-connection and its descriptor to the target peer, and queues
+ * introductions for peers that register later (bounded, expiring: see
+ * docs/netlayers.md).  It never relays CapTP bytes.
+ *
+ * `seed`: 32 bytes for a stable server key, or NULL for a fresh one.
+ * Errors: OCAPN_E_INVAL (bad argument, path too long), OCAPN_E_EXISTS,
+ * OCAPN_E_NOMEM, OCAPN_E_IO (socket, bind or listen failed),
+ * OCAPN_E_CRYPTO.  Everything runs on `loop`.
+ */
+typedef struct ocapn_intro_server ocapn_intro_server;
+
+OCAPN_API int ocapn_intro_server_new(uv_loop_t *loop, const char *path,
+    const uint8_t *seed, const ocapn_allocator *alloc,
+    ocapn_intro_server **out);
+/* base32 of the server's public key: the hint key peers publish.  Owned
+ * by the server, valid until it is freed. */
+OCAPN_API const char *ocapn_intro_server_key(const ocapn_intro_server *s);
+/* One line per notable event (peer registered, introduction forwarded or
+ * queued, client refused and why).  `line` is valid during the call; the
+ * callback must not call back into the server. */
+typedef void (*ocapn_intro_log_fn)(void *user, const char *line);
+OCAPN_API void ocapn_intro_server_set_log(ocapn_intro_server *s,
+    ocapn_intro_log_fn fn, void *user);
+/* Stop listening, close every client and drop queued introductions,
+ * remove the socket file; `done` (may be NULL) is called from the loop
+ * when every handle is closed.  Idempotent. */
+OCAPN_API void ocapn_intro_server_close(ocapn_intro_server *s,
+    void (*done)(void *), void *user);
+/* Free after `done` ran.  NULL is ignored. */
+OCAPN_API void ocapn_intro_server_free(ocapn_intro_server *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,5 +31,7 @@ struct netopts;
 /* Parse one netlayer option at argv[*i] (advancing *i past its value):
  * 1 consumed, 0 not a netlayer option, -1 error (printed). */
 int netopts_parse(int *i, int argc, char **argv, struct netopts *o);
+/* cmd_intro.c */
+int cmd_intro(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const char usage[] =
     "  syrup encode [FILE|-]   notation in, canonical Syrup bytes out\n"
     "  serve-testsuite ...     serve the conformance suite's objects\n"
     "  call URI [ARG ...]      call an object by sturdyref URI\n"
+    "  intro-server PATH       unix-domain-socket introduction server\n"
     "\n"
     "options:\n"
     "  --version               print the library version\n"
@@ -108,6 +109,9 @@ main(int argc, char **argv)
 		return cmd_serve_testsuite(argc - 1, argv + 1);
 	if (!strcmp(cmd, "call"))
 		return cmd_call(argc - 1, argv + 1);
+	/* unix-domain-socket introduction server */
+	if (!strcmp(cmd, "intro-server"))
+		return cmd_intro(argc - 1, argv + 1);
 	cli_error("unknown command '%s' (try 'ocapn --help')", cmd);
 	return 2;
 }
