@@ -250,6 +250,7 @@ int
 main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0); /* both processes print */
+	signal(SIGPIPE, SIG_IGN);          /* see runtime.h */
 	char dir[] = "/tmp/ocapn-demo-XXXXXX";
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");

@@ -26,15 +26,17 @@ def check(name, cond, detail=""):
         print(f"FAIL   {name} {detail}")
 
 
-def serve(args):
+NOBJECTS = 6  # the suite's five objects and our relay
+
+
+def serve(args, stderr=subprocess.PIPE):
     p = subprocess.Popen([OCAPN, "serve-testsuite"] + args,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+                         stdout=subprocess.PIPE, stderr=stderr, text=True)
     lines = {}
     loc = p.stdout.readline().split()
-    assert loc[0] == "LOCATOR", loc
+    assert loc and loc[0] == "LOCATOR", loc
     lines["LOCATOR"] = loc[1]
-    for _ in range(5):
+    for _ in range(NOBJECTS):
         parts = p.stdout.readline().split()
         assert parts[0] == "SREF", parts
         lines[parts[1]] = parts[2]
@@ -110,8 +112,78 @@ def main():
         check("testuds: socket file removed", not os.path.exists(
             os.path.join(d, "suitepeer.sock")))
 
+    uds_scenarios()
+
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def uds_scenarios():
+    """Third-party handoffs among ocapn processes over the
+    unix-domain-socket netlayer: B (ocapn call) gives A's object to C."""
+    with tempfile.TemporaryDirectory() as d:
+        intro = os.path.join(d, "intro.sock")
+        srv = subprocess.Popen([OCAPN, "intro-server", "--quiet", intro],
+                               stdout=subprocess.PIPE, text=True)
+        key = srv.stdout.readline().split()
+        check("intro-server prints its key", key and key[0] == "KEY")
+        procs, trace = {}, {}
+        for name in ("a", "c", "d"):
+            trace[name] = open(os.path.join(d, name + ".trace"), "w+")
+            procs[name] = serve(["--netlayer", "unix-domain-socket",
+                                 "--intro-server", intro, "--trace"],
+                                stderr=trace[name])
+        a, c, dd = procs["a"][1], procs["c"][1], procs["d"][1]
+        check("uds: LOCATOR has the introduction server hint",
+              ".unix-domain-socket?" in a["LOCATOR"] and
+              a["LOCATOR"].endswith("=t"))
+        via = ["--intro-server", intro]
+
+        def text(name):
+            trace[name].flush()
+            with open(trace[name].name) as f:
+                return f.read()
+
+        # handoff: C's relay calls A's echo, given by B
+        rc, out, err = call(via + [c["relay"], "@" + a["echo-gc"],
+                                   '"via a handoff"'])
+        check("uds: handoff B->C of A's echo, answered",
+              rc == 0 and out == '["via a handoff"]', f"{rc} {out} {err}")
+        ta, tc = text("a"), text("c")
+        check("uds: the gifter deposited at the exporter",
+              "['deposit-gift :" in ta)
+        check("uds: the receiver got a signed give",
+              "<desc:sig-envelope <desc:handoff-give " in tc)
+        check("uds: the receiver withdrew from the exporter",
+              "['withdraw-gift <desc:sig-envelope <desc:handoff-receive " in tc
+              and "['withdraw-gift " in ta)
+        check("uds: the call was pipelined on the withdrawal's answer",
+              '<op:deliver <desc:answer ' in tc.split("withdraw-gift", 1)[1])
+
+        # same-peer shortcut: A's relay given A's echo: no handoff
+        before = text("a").count("deposit-gift")
+        rc, out, err = call(via + [a["relay"], "@" + a["echo-gc"], "'home"])
+        check("uds: same-peer shortcut answered",
+              rc == 0 and out == "['home]", f"{rc} {out} {err}")
+        check("uds: same-peer shortcut made no gift",
+              text("a").count("deposit-gift") == before)
+
+        # chain of two handoffs: B gives D's relay and A's echo to C; C
+        # gives A's echo on to D; D calls it
+        rc, out, err = call(via + [c["relay"], "@" + dd["relay"],
+                                   "@" + a["echo-gc"], '"chained"'])
+        check("uds: chain of two handoffs answered",
+              rc == 0 and out == '["chained"]', f"{rc} {out} {err}")
+        tdd = text("d")
+        check("uds: the second receiver withdrew from the exporter",
+              "['withdraw-gift " in tdd)
+
+        for name, (p, _) in procs.items():
+            check(f"uds: server {name} exits 0 on SIGTERM",
+                  stop(p, signal.SIGTERM) == 0)
+            trace[name].close()
+        check("intro-server exits 0 on SIGTERM",
+              stop(srv, signal.SIGTERM) == 0)
 
 
 if __name__ == "__main__":

@@ -121,6 +121,11 @@ OCAPN_API int ocapn_session_new(ocapn_vat *vat, ocapn_role role,
  * aborted first (reason "session closed"); queued output is discarded. */
 OCAPN_API void ocapn_session_free(ocapn_session *s);
 
+/* Replace the location we announce (copied); only before
+ * ocapn_session_start(), e.g. once a netlayer knows its full locator. */
+OCAPN_API int ocapn_session_set_location(ocapn_session *s,
+    const ocapn_locator *self);
+
 /* For an initiator: the peer we dial (copied), so the vat can find this
  * session before the handshake names the peer. */
 OCAPN_API int ocapn_session_set_remote(ocapn_session *s,
@@ -142,6 +147,8 @@ OCAPN_API int ocapn_session_set_limit(ocapn_session *s,
 /* Queue our op:start-session.  An initiator sends it at once; an AUTO
  * acceptor sends it when the initiator's arrives, in its version. */
 OCAPN_API int ocapn_session_start(ocapn_session *s);
+/* Has ocapn_session_start() been called? */
+OCAPN_API bool ocapn_session_started(const ocapn_session *s);
 
 /*
  * Feed bytes received from the transport, any split.  Complete messages

@@ -11,7 +11,9 @@
  * that peer.
  *
  * Everything runs on the loop's thread; every callback comes from the
- * loop.
+ * loop.  As with any libuv program, writes to a socket whose peer has gone
+ * raise SIGPIPE: applications ignore it (signal(SIGPIPE, SIG_IGN)); the
+ * library does not change process-wide signal dispositions.
  */
 #ifndef OCAPN_RUNTIME_H
 #define OCAPN_RUNTIME_H

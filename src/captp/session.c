@@ -427,6 +427,20 @@ ocapn__session_set_key_seed(ocapn_session *s, const uint8_t seed[32])
 }
 
 OCAPN_API int
+ocapn_session_set_location(ocapn_session *s, const ocapn_locator *self)
+{
+	if (s->started)
+		return OCAPN_E_STATE;
+	ocapn_locator *copy;
+	int rc = ocapn_locator_copy(self, &copy);
+	if (rc)
+		return rc;
+	ocapn_locator_free(s->self_loc);
+	s->self_loc = copy;
+	return OCAPN_OK;
+}
+
+OCAPN_API int
 ocapn_session_set_remote(ocapn_session *s, const ocapn_locator *peer)
 {
 	ocapn_locator *copy;
@@ -1009,6 +1023,12 @@ ocapn_session_start(ocapn_session *s)
 	if (s->role == OCAPN_ROLE_INITIATOR || s->dialect != OCAPN_DIALECT_AUTO)
 		return send_hello(s);
 	return OCAPN_OK;
+}
+
+OCAPN_API bool
+ocapn_session_started(const ocapn_session *s)
+{
+	return s->started;
 }
 
 OCAPN_API int

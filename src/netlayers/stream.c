@@ -19,6 +19,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "stream.h"
 
@@ -161,8 +162,9 @@ static void
 handle_closed(uv_handle_t *h)
 {
 	ocapn__stream_conn *c = h->data;
-	ocapn_netlayer_emit_close(&c->base, c->close_status,
-	    c->close_reason ? c->close_reason : "closed");
+	if (!c->silent)
+		ocapn_netlayer_emit_close(&c->base, c->close_status,
+		    c->close_reason ? c->close_reason : "closed");
 	if (c->timer_init)
 		uv_close((uv_handle_t *)&c->drain_timer, timer_closed);
 	else
@@ -345,14 +347,20 @@ ocapn__stream_adopt_fd(ocapn__stream_nl *snl, int fd, bool outbound,
 		return OCAPN_E_NOMEM;
 	int e = uv_pipe_open(&c->h.pipe, fd);
 	if (e) {
-		c->close_status = ocapn__uv_err(e);
-		c->close_reason = "cannot adopt the socket";
-		c->state = CONN_CLOSED;
-		uv_close(&c->h.handle, handle_closed);
+		close(fd); /* not libuv's: ours to close */
+		ocapn__stream_conn_discard(c);
 		return ocapn__uv_err(e);
 	}
 	*out = c;
 	return OCAPN_OK;
+}
+
+void
+ocapn__stream_conn_discard(ocapn__stream_conn *c)
+{
+	c->silent = true;
+	c->emitted_connect = true;
+	conn_close_now(c, OCAPN_OK, "discarded");
 }
 
 /* ---- writing ------------------------------------------------------ */
@@ -575,8 +583,10 @@ ocapn__stream_close(ocapn_conn *base)
 	if (c->state == CONN_CLOSING || c->state == CONN_CLOSED)
 		return;
 	if (c->state == CONN_CONNECTING) {
-		ocapn__stream_conn_connect_failed(c, OCAPN_E_CLOSED,
-		    "closed before connecting");
+		/* The handler closed it itself: no on_connect (never from
+		 * inside this call); on_close follows from the loop. */
+		c->emitted_connect = true;
+		conn_close_now(c, OCAPN_E_CLOSED, "closed before connecting");
 		return;
 	}
 	c->state = CONN_CLOSING;
@@ -589,11 +599,8 @@ void
 ocapn__stream_reset(ocapn_conn *base)
 {
 	ocapn__stream_conn *c = (ocapn__stream_conn *)base;
-	if (c->state == CONN_CONNECTING && !c->emitted_connect) {
-		ocapn__stream_conn_connect_failed(c, OCAPN_E_CLOSED,
-		    "reset before connecting");
-		return;
-	}
+	if (c->state == CONN_CONNECTING)
+		c->emitted_connect = true; /* as in ocapn__stream_close() */
 	conn_close_now(c, OCAPN_OK, "reset");
 }
 

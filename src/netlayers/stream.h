@@ -39,6 +39,7 @@ struct ocapn__stream_conn {
 	ocapn__stream_conn *next, **pprev;
 	enum conn_state state;
 	bool reading, input_dead, over_hwm, shutdown_sent, emitted_connect;
+	bool silent; /* never reported to the handler: no on_close either */
 	ocapn_syrup_scanner *scanner;
 	ocapn_buffer inbuf;    /* partial message */
 	uint8_t *rbuf;         /* read buffer */
@@ -89,13 +90,17 @@ void ocapn__stream_conn_connect_failed(ocapn__stream_conn *c, int status,
     const char *reason);
 
 /* Wrap an already-connected stream socket (one end of a socketpair, say)
- * as a connection: takes ownership of `fd`. */
+ * as a connection: takes ownership of `fd` (closed on failure, and then
+ * nothing is reported to the handler). */
+/* Close a connection the handler has never seen, reporting nothing. */
+void ocapn__stream_conn_discard(ocapn__stream_conn *c);
 int ocapn__stream_adopt_fd(ocapn__stream_nl *snl, int fd, bool outbound,
     const ocapn_locator *peer, ocapn__stream_conn **out);
 
 /* A netlayer whose construction failed after its listener handle was
  * initialised: close the handle and free both it and the netlayer struct
- * (of `size` bytes, allocated with snl->a) from the close callback. */
+ * (through snl->free_ext, or as a bare ocapn__stream_nl) from the close
+ * callback. */
 void ocapn__stream_discard_listener(ocapn__stream_nl *snl, uv_handle_t *h);
 
 /* Map a libuv error to an ocapn_err. */

@@ -26,7 +26,7 @@ connection_cb(uv_stream_t *server, int status)
 		return;
 	if (uv_accept(server, &c->h.stream) ||
 	    ocapn__stream_conn_established(c)) {
-		ocapn__stream_reset(&c->base);
+		ocapn__stream_conn_discard(c); /* never reported */
 		return;
 	}
 	uv_tcp_nodelay(&c->h.tcp, 1);
@@ -107,7 +107,8 @@ tcp_connect(ocapn_netlayer *nl, const ocapn_locator *peer, ocapn_conn **out)
 	int e = uv_getaddrinfo(snl->loop, &c->gai, resolved_cb, host, port,
 	    &hints);
 	if (e) {
-		ocapn__stream_reset(&c->base);
+		/* the caller gets the error, not the connection */
+		ocapn__stream_conn_discard(c);
 		return ocapn__uv_err(e);
 	}
 	*out = &c->base;

@@ -34,7 +34,7 @@ connection_cb(uv_stream_t *server, int status)
 		return;
 	if (uv_accept(server, &c->h.stream) ||
 	    ocapn__stream_conn_established(c)) {
-		ocapn__stream_reset(&c->base);
+		ocapn__stream_conn_discard(c); /* never reported */
 		return;
 	}
 	ocapn_netlayer_emit_accept(&snl->base, &c->base);

@@ -336,13 +336,13 @@ handle_fd(struct uds_nl *u, int fd)
 	ocapn__stream_conn *c;
 	int rc = ocapn__stream_adopt_fd(&u->snl, fd, false, NULL, &c);
 	if (rc) {
-		close(fd);
+		/* ocapn__stream_adopt_fd() closed the fd */
 		emit_event(u, OCAPN_UDS_REFUSED, rc,
 		    "cannot adopt the passed connection");
 		return;
 	}
 	if (ocapn__stream_conn_established(c)) {
-		ocapn__stream_reset(&c->base);
+		ocapn__stream_conn_discard(c); /* never reported */
 		return;
 	}
 	ocapn_netlayer_emit_accept(&u->snl.base, &c->base);
@@ -533,7 +533,7 @@ uds_connect(ocapn_netlayer *nl, const ocapn_locator *peer, ocapn_conn **out)
 	ocapn__stream_conn *c;
 	int rc = ocapn__stream_adopt_fd(&u->snl, sv[0], true, peer, &c);
 	if (rc) {
-		close(sv[0]);
+		/* ocapn__stream_adopt_fd() closed sv[0] */
 		if (pc->queued)
 			ocapn__uds_chan_cancel(&u->ch, pc); /* closes sv[1] */
 		else

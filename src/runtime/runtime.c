@@ -380,8 +380,10 @@ connector(ocapn_vat *vat, const ocapn_locator *peer, void *user,
 	    ocapn_netlayer_locator(nl), dialect_for(rt, peer), &s);
 	if (r)
 		return r;
-	if ((r = ocapn_session_set_remote(s, peer)) ||
-	    (r = ocapn_session_start(s))) {
+	/* Started (hello written) when the transport connects: the
+	 * netlayer's locator may be completed by then (unix-domain-socket
+	 * adds its introduction server hint once registered). */
+	if ((r = ocapn_session_set_remote(s, peer))) {
 		ocapn_session_free(s);
 		return r;
 	}
@@ -436,6 +438,12 @@ on_connect(void *user, ocapn_conn *c, int status)
 		return;
 	if (status == OCAPN_OK) {
 		rc->connected = true;
+		if (ocapn_session_get_state(rc->s) == OCAPN_SESSION_HANDSHAKE &&
+		    !ocapn_session_started(rc->s)) {
+			ocapn_session_set_location(rc->s,
+			    ocapn_netlayer_locator(ocapn_conn_netlayer(c)));
+			ocapn_session_start(rc->s);
+		}
 		mark_dirty(rc);
 	}
 	/* failures: on_close follows and aborts the session */

@@ -16,10 +16,12 @@
 
 static const char usage[] =
     "usage: ocapn call [--intro-server PATH] [--testuds-dir DIR]\n"
-    "                  [--timeout S] URI [ARG ...]\n"
+    "                  [--timeout S] [--trace] URI [ARG ...]\n"
     "\n"
-    "Enliven the sturdyref URI, send it the arguments (each written in\n"
-    "abstract notation, see docs/syrup.md) and print the answer.\n"
+    "Enliven the sturdyref URI, send it the arguments and print the\n"
+    "answer.  Each ARG is a value in abstract notation (docs/syrup.md), or\n"
+    "@URI: the object named by that sturdyref, passed as a reference.\n"
+    "--trace prints every CapTP message on stderr.\n"
     "Exit status: 0 fulfilled, 1 broken, 2 other failure.\n";
 
 struct call {
@@ -80,6 +82,24 @@ settled(ocapn_vat *vat, bool ok, const ocapn_value *v, void *user)
 }
 
 static void
+ref_settled(ocapn_vat *vat, bool ok, const ocapn_value *v, void *user)
+{
+	struct call *w = user;
+	(void)vat;
+	(void)v;
+	w->finished = true;
+	w->status = ok ? 0 : 1;
+}
+
+static void
+ref_timeout_cb(uv_timer_t *t)
+{
+	struct call *w = t->data;
+	w->finished = true;
+	w->status = 3;
+}
+
+static void
 timeout_cb(uv_timer_t *t)
 {
 	struct call *c = t->data;
@@ -91,6 +111,7 @@ int
 cmd_call(int argc, char **argv)
 {
 	const char *intro = NULL, *dir = NULL, *uri = NULL;
+	bool trace = false;
 	double timeout = 30;
 	int i = 1;
 	for (; i < argc; i++) {
@@ -105,7 +126,9 @@ cmd_call(int argc, char **argv)
 			cli_error("%s needs a value", a);
 			return 2;
 		}
-		if (!strcmp(a, "--intro-server"))
+		if (!strcmp(a, "--trace"))
+			trace = true;
+		else if (!strcmp(a, "--intro-server"))
 			intro = argv[++i];
 		else if (!strcmp(a, "--testuds-dir"))
 			dir = argv[++i];
@@ -188,14 +211,30 @@ cmd_call(int argc, char **argv)
 		return 2;
 	}
 	ocapn_runtime_add_netlayer(c.rt, nl);
+	if (trace)
+		ocapn_runtime_set_trace(c.rt, trace_message, NULL);
 	ocapn_vat *vat = ocapn_runtime_vat(c.rt);
 
 	/* Arguments: each in notation. */
 	ocapn_arena *arena = ocapn_arena_new(NULL);
 	size_t nargs = (size_t)(argc - i);
 	ocapn_value *items = ocapn_arena_values(arena, nargs ? nargs : 1);
+	ocapn_ref **refs = calloc(nargs ? nargs : 1, sizeof(*refs));
 	for (size_t k = 0; k < nargs; k++) {
 		const char *text = argv[i + (int)k];
+		if (text[0] == '@') {
+			/* a reference, by sturdyref */
+			rc = ocapn_runtime_enliven_uri(c.rt, text + 1,
+			    strlen(text + 1), &refs[k]);
+			if (rc) {
+				cli_error("call: argument %zu: cannot enliven "
+					  "%s: %s",
+				    k + 1, text + 1, ocapn_strerror(rc));
+				goto arg_fail;
+			}
+			ocapn_value_set_ref(&items[k], refs[k]);
+			continue;
+		}
 		ocapn_value *v;
 		size_t used;
 		rc = ocapn_notation_parse(text, strlen(text), arena, &v, &used,
@@ -214,15 +253,48 @@ cmd_call(int argc, char **argv)
 		if (rc) {
 			cli_error("call: argument %zu: offset %zu: %s", k + 1,
 			    eo, why);
-			ocapn_arena_free(arena);
-			ocapn_sturdyref_free(sr);
-			ocapn_runtime_free(c.rt);
-			return 2;
+			goto arg_fail;
 		}
 		items[k] = *v;
 	}
 	ocapn_value args;
 	ocapn_value_set_list(&args, items, nargs);
+	/* Pass the objects themselves, not promises for them: wait until
+	 * every @URI reference has resolved (one timer for all: a closed
+	 * handle's memory must not be reused before its close completes). */
+	struct call w = {0};
+	w.rt = c.rt;
+	uv_timer_init(loop, &w.timer);
+	w.timer.data = &w;
+	for (size_t k = 0; k < nargs; k++) {
+		if (!refs[k])
+			continue;
+		w.finished = false;
+		w.status = 0;
+		uv_timer_start(&w.timer, ref_timeout_cb,
+		    (uint64_t)(timeout * 1000), 0);
+		ocapn_when(refs[k], ref_settled, &w);
+		while (!w.finished && uv_run(loop, UV_RUN_ONCE))
+			;
+		uv_timer_stop(&w.timer);
+		const ocapn_value *v;
+		if (w.status != 0 ||
+		    ocapn_promise_state(refs[k], &v) != OCAPN_OK ||
+		    v->kind != OCAPN_REF) {
+			cli_error("call: argument %zu: %s", k + 1,
+			    w.status == 3 ? "no answer within the timeout"
+					  : "the reference is broken");
+			uv_close((uv_handle_t *)&w.timer, NULL);
+			uv_run(loop, UV_RUN_NOWAIT);
+			goto arg_fail;
+		}
+		ocapn_ref *obj = ocapn_ref_retain(v->u.ref);
+		ocapn_ref_release(refs[k]);
+		refs[k] = obj;
+		ocapn_value_set_ref(&items[k], obj);
+	}
+	uv_close((uv_handle_t *)&w.timer, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
 
 	ocapn_ref *target, *answer;
 	rc = ocapn_locator_copy(ocapn_sturdyref_locator(sr), &c.peer);
@@ -232,6 +304,9 @@ cmd_call(int argc, char **argv)
 	if (!rc)
 		rc = ocapn_send(target, &args, &answer);
 	ocapn_arena_free(arena);
+	for (size_t k = 0; k < nargs; k++)
+		ocapn_ref_release(refs[k]);
+	free(refs);
 	if (rc) {
 		cli_error("call: %s", ocapn_strerror(rc));
 		ocapn_runtime_free(c.rt);
@@ -249,4 +324,13 @@ cmd_call(int argc, char **argv)
 	ocapn_locator_free(c.peer);
 	ocapn_buffer_release(&c.out, NULL);
 	return c.finished ? c.status : 2;
+
+arg_fail:
+	for (size_t k = 0; k < nargs; k++)
+		ocapn_ref_release(refs[k]);
+	free(refs);
+	ocapn_arena_free(arena);
+	ocapn_sturdyref_free(sr);
+	ocapn_runtime_free(c.rt);
+	return 2;
 }

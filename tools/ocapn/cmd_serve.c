@@ -23,6 +23,7 @@ static const char usage[] =
     "  --netlayer unix-domain-socket --intro-server PATH\n"
     "  --captp-version V     speak only version V (default: answer each\n"
     "                        peer in the version it speaks)\n"
+    "  --trace               print every CapTP message on stderr\n"
     "\n"
     "Prints LOCATOR <uri>, then SREF <name> <uri> for each object, and\n"
     "serves until SIGINT or SIGTERM.\n";
@@ -95,6 +96,8 @@ netopts_parse(int *i, int argc, char **argv, struct netopts *o)
 		if (r < 0)
 			return -1;
 		o->version = argv[++*i];
+	} else if (!strcmp(a, "--trace")) {
+		o->trace = true;
 	} else {
 		return 0;
 	}
@@ -145,6 +148,12 @@ cmd_serve_testsuite(int argc, char **argv)
 		return 2;
 	}
 	ocapn_runtime_add_netlayer(sv.rt, nl);
+	if (o.trace)
+		ocapn_runtime_set_trace(sv.rt, trace_message, NULL);
+	if (netopts_wait_ready(nl, loop)) {
+		ocapn_runtime_free(sv.rt);
+		return 2;
+	}
 	rc = suite_register(ocapn_runtime_vat(sv.rt));
 	if (rc) {
 		cli_error("cannot create the objects: %s", ocapn_strerror(rc));
@@ -165,12 +174,12 @@ cmd_serve_testsuite(int argc, char **argv)
 	}
 	fflush(stdout);
 	ocapn_buffer_release(&uri, NULL);
+	signal(SIGPIPE, SIG_IGN); /* libuv writes with write(2) */
 	uv_signal_init(loop, &sv.sigint);
 	uv_signal_init(loop, &sv.sigterm);
 	sv.sigint.data = sv.sigterm.data = &sv;
 	uv_signal_start(&sv.sigint, on_signal, SIGINT);
 	uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
-	signal(SIGPIPE, SIG_IGN);
 	ocapn_runtime_run(sv.rt);
 	ocapn_runtime_free(sv.rt);
 	return 0;

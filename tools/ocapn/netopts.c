@@ -37,8 +37,96 @@ netopts_create(const struct netopts *o, uv_loop_t *loop, ocapn_netlayer **out)
 			    ocapn_strerror(rc));
 		return rc;
 	}
+	if (!strcmp(o->netlayer, "unix-domain-socket")) {
+		if (!o->intro_server) {
+			cli_error("unix-domain-socket needs --intro-server PATH");
+			return 1;
+		}
+		rc = ocapn_uds_netlayer_new(loop, o->intro_server, NULL, NULL,
+		    out);
+		if (rc)
+			cli_error("unix-domain-socket via %s: %s",
+			    o->intro_server, ocapn_strerror(rc));
+		return rc;
+	}
 	cli_error("unknown netlayer '%s'", o->netlayer);
 	return 1;
+}
+
+struct wait_reg {
+	int done; /* 1 registered, 2 failed */
+	char why[160];
+};
+
+static void
+uds_event(void *user, ocapn_netlayer *nl, ocapn_uds_event ev, int status,
+    const char *reason)
+{
+	struct wait_reg *w = user;
+	(void)nl;
+	(void)status;
+	if (ev == OCAPN_UDS_REGISTERED)
+		w->done = 1;
+	else if (ev == OCAPN_UDS_SERVER_LOST) {
+		w->done = 2;
+		snprintf(w->why, sizeof(w->why), "%s", reason);
+	}
+}
+
+static void
+wait_timeout(uv_timer_t *t)
+{
+	struct wait_reg *w = t->data;
+	if (!w->done) {
+		w->done = 2;
+		snprintf(w->why, sizeof(w->why),
+		    "no registration within 10 s");
+	}
+}
+
+int
+netopts_wait_ready(ocapn_netlayer *nl, uv_loop_t *loop)
+{
+	if (strcmp(ocapn_netlayer_transport(nl), "unix-domain-socket"))
+		return 0;
+	struct wait_reg w = {0};
+	if (ocapn_uds_netlayer_registered(nl))
+		return 0;
+	ocapn_uds_netlayer_set_event_cb(nl, uds_event, &w);
+	uv_timer_t t;
+	uv_timer_init(loop, &t);
+	t.data = &w;
+	uv_timer_start(&t, wait_timeout, 10000, 0);
+	while (!w.done)
+		uv_run(loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
+	ocapn_uds_netlayer_set_event_cb(nl, NULL, NULL);
+	if (w.done != 1) {
+		cli_error("unix-domain-socket: cannot register: %s", w.why);
+		return 1;
+	}
+	return 0;
+}
+
+void
+trace_message(void *user, ocapn_session *s, bool outbound,
+    const uint8_t *msg, size_t len)
+{
+	(void)user;
+	(void)s;
+	ocapn_syrup_decoder *dec = ocapn_syrup_decoder_new(0, NULL);
+	ocapn_arena *ar = ocapn_arena_new(NULL);
+	ocapn_value *v;
+	ocapn_buffer text;
+	ocapn_buffer_init(&text);
+	if (dec && ar && ocapn_syrup_decode_one(dec, ar, msg, len, &v) == 0)
+		ocapn_notation_print(v, 0, &text, NULL);
+	fprintf(stderr, "%s %.*s\n", outbound ? "->" : "<-", (int)text.len,
+	    text.data ? (const char *)text.data : "");
+	ocapn_buffer_release(&text, NULL);
+	ocapn_arena_free(ar);
+	ocapn_syrup_decoder_free(dec);
 }
 
 /* Copy `v` into `arena`, replacing refs by <ref KIND> records. */

@@ -16,12 +16,22 @@ struct netopts {
 	const char *name;         /* testuds */
 	const char *intro_server; /* unix-domain-socket */
 	const char *version;      /* --captp-version */
+	bool trace;               /* --trace */
 };
 
 /* Create the netlayer described by `o` on `loop`.  On failure prints an
  * error and returns non-zero. */
 int netopts_create(const struct netopts *o, uv_loop_t *loop,
     ocapn_netlayer **out);
+
+/* For netlayers whose locator is complete only after a setup exchange
+ * (unix-domain-socket registration): run the loop until ready.  Returns 0
+ * or prints an error and returns non-zero. */
+int netopts_wait_ready(ocapn_netlayer *nl, uv_loop_t *loop);
+
+/* ocapn_trace_fn printing each message in notation on stderr. */
+void trace_message(void *user, ocapn_session *s, bool outbound,
+    const uint8_t *msg, size_t len);
 
 /* Print a value that may contain references (shown as <ref KIND>), one
  * line, to a buffer (appended, NUL-terminated). */

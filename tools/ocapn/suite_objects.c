@@ -15,6 +15,10 @@ const struct suite_object suite_objects[] = {
     {"greeter", "VMDDd1voKWarCe2GvgLbxbVFysNzRPzx"},
     {"promise-resolver", "IokCxYmMj04nos2JN1TDoY1bT8dXh6Lr"},
     {"sturdyref-enlivener", "gi02I1qghIwPiKGKleCQAOhpy3ZtYRpB"},
+    /* Not a suite object: forwards [REF ARG...] as REF <- ARG... and
+     * answers with REF's answer; lets `ocapn call` show a third-party
+     * handoff end to end. */
+    {"relay", "libocapn-relay-3pH3hmJ9vQnC7sWe"},
 };
 const size_t suite_object_count =
     sizeof(suite_objects) / sizeof(suite_objects[0]);
@@ -270,11 +274,38 @@ enlivener_call(ocapn_vat *vat, ocapn_ref *self, const ocapn_value *args,
 	return rc;
 }
 
+/* ---- relay (libocapn's own) ---------------------------------------- */
+
+static int
+relay_call(ocapn_vat *vat, ocapn_ref *self, const ocapn_value *args,
+    ocapn_ref *resolver, void *user)
+{
+	(void)vat;
+	(void)self;
+	(void)user;
+	if (args->len < 1 || args->u.items[0].kind != OCAPN_REF)
+		return resolver ? ocapn_break_str(resolver,
+				      "relay: expected a reference first")
+				: OCAPN_OK;
+	ocapn_value rest;
+	ocapn_value_set_list(&rest, args->u.items + 1, args->len - 1);
+	ocapn_ref *answer = NULL;
+	int rc = ocapn_send(args->u.items[0].u.ref, &rest,
+	    resolver ? &answer : NULL);
+	if (!rc && resolver) {
+		ocapn_value v;
+		ocapn_value_set_ref(&v, answer);
+		rc = ocapn_resolve(resolver, &v);
+	}
+	ocapn_ref_release(answer);
+	return rc;
+}
+
 int
 suite_register(ocapn_vat *vat)
 {
 	static const ocapn_method_fn fns[] = {builder_call, echo_call,
-	    greeter_call, promise_resolver_call, enlivener_call};
+	    greeter_call, promise_resolver_call, enlivener_call, relay_call};
 	for (size_t i = 0; i < suite_object_count; i++) {
 		ocapn_ref *obj;
 		int rc = ocapn_vat_spawn(vat, fns[i], NULL, NULL, &obj);
