@@ -352,6 +352,65 @@ test_op_listen_to_promise_and_fulfill(void **state)
 	listen_case(2);
 }
 
+/* wants-partial: a listener asking for partial resolution hears of the
+ * promise followed at once (unless it lives on the listener's own peer);
+ * one that does not waits for the settlement. */
+static void
+test_listen_wants_partial(void **state)
+{
+	(void)state;
+	struct raw r;
+	raw_init(&r, OCAPN_DIALECT_SUITE);
+	size_t at = 0;
+	raw_send(&r, "<op:deliver <desc:export 0> ['fetch " PROMRES_HEX "] 0 "
+		     "<desc:import-object 0>>");
+	/* two promise/resolver pairs: exports 2,3 and 4,5 */
+	raw_send(&r, "<op:deliver <desc:answer 0> [] 1 <desc:import-object "
+		     "1>>");
+	raw_send(&r, "<op:deliver <desc:answer 0> [] 2 <desc:import-object "
+		     "2>>");
+	raw_expect(&r, &at,
+	    "<op:deliver-only <desc:export 2> ['fulfill [<desc:import-promise "
+	    "4> <desc:import-object 5>]]>");
+	raw_send(&r, "<op:listen <desc:export 2> <desc:import-object 7> t>");
+	raw_send(&r, "<op:listen <desc:export 2> <desc:import-object 8> f>");
+	/* resolve the first promise to our second one */
+	raw_send(&r, "<op:deliver-only <desc:export 3> ['fulfill "
+		     "<desc:export 4>]>");
+	raw_expect(&r, &at,
+	    "<op:deliver-only <desc:export 7> ['fulfill <desc:import-promise "
+	    "4>]>");
+	assert_int_equal(h_log_find(&r.out, at, "<op:deliver-only "
+						"<desc:export 8>"),
+	    -1);
+	raw_send(&r, "<op:deliver-only <desc:export 5> ['fulfill 'settled]>");
+	raw_expect(&r, &at,
+	    "<op:deliver-only <desc:export 8> ['fulfill 'settled]>");
+	/* the partial listener was told once only */
+	assert_int_equal(h_log_find(&r.out, at, "<op:deliver-only "
+						"<desc:export 7>"),
+	    -1);
+	raw_free(&r);
+
+	/* A promise on the listener's own peer is no news. */
+	raw_init(&r, OCAPN_DIALECT_SUITE);
+	at = 0;
+	raw_send(&r, "<op:deliver <desc:export 0> ['fetch " PROMRES_HEX "] 0 "
+		     "<desc:import-object 0>>");
+	raw_send(&r, "<op:deliver <desc:answer 0> [] 1 <desc:import-object "
+		     "1>>");
+	raw_send(&r, "<op:listen <desc:export 2> <desc:import-object 7> t>");
+	raw_send(&r, "<op:deliver-only <desc:export 3> ['fulfill "
+		     "<desc:import-promise 9>]>");
+	assert_int_equal(h_log_find(&r.out, 0, "<op:deliver-only "
+					       "<desc:export 7>"),
+	    -1);
+	/* we listen to the peer's promise to learn its settlement */
+	assert_true(h_log_find(&r.out, at,
+			"<op:listen <desc:export 9> <desc:import-object ") >= 0);
+	raw_free(&r);
+}
+
 /* op_start_session / op_abort */
 static void
 test_captp_remote_version(void **state)
@@ -440,6 +499,7 @@ main(void)
 	    cmocka_unit_test(test_op_listen_already_has_answer),
 	    cmocka_unit_test(test_op_listen_to_promise_and_break),
 	    cmocka_unit_test(test_op_listen_to_promise_and_fulfill),
+	    cmocka_unit_test(test_listen_wants_partial),
 	    cmocka_unit_test(test_captp_remote_version),
 	    cmocka_unit_test(test_start_session_with_invalid_version),
 	    cmocka_unit_test(test_abort_before_setup),

@@ -623,6 +623,20 @@ ocapn__promise_settle(ocapn_ref *p, bool broken, const ocapn_value *v)
 					    ocapn__session_lookup(vat,
 						w->origin));
 					waiter_free(vat, w);
+				} else if (w->kind == WAIT_LISTENER && w->flag &&
+				    !(f->binding != BIND_NONE &&
+					f->session == w->ref->session)) {
+					/* wants-partial: told of the promise
+					 * followed (unless it lives on the
+					 * listener's own peer: then only its
+					 * settlement is news), then done. */
+					ocapn_value pv, args;
+					ocapn_value_set_ref(&pv, f);
+					if (resolution_args(vat, false, &pv,
+						&args) == OCAPN_OK)
+						ocapn__dispatch(w->ref, &args,
+						    NULL, NULL);
+					waiter_free(vat, w);
 				} else {
 					add_waiter(f, w);
 				}
