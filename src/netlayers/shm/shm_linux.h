@@ -99,7 +99,8 @@ void ocapn__shm_params_default(struct ocapn__shm_params *p);
  * handed (the fds over the control socket) grants authority.
  * OCAPN_E_INVAL (path too long, directory not private), OCAPN_E_EXISTS
  * (path exists), OCAPN_E_IO, OCAPN_E_NOMEM.  Free with
- * ocapn__shm_listener_close(), which also unlinks the path.
+ * ocapn__shm_listener_close(), which also unlinks the path when called
+ * by the process that listened (not by a forked child).
  */
 int ocapn__shm_listen(const char *path, const struct ocapn__shm_params *p,
     const ocapn_allocator *alloc, ocapn__shm_listener **out);
