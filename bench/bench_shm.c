@@ -1,0 +1,496 @@
+/*
+ * Benchmark of the shm channel against the kernel primitives it competes
+ * with, all measured in the same run between two processes (fork):
+ *
+ *   round trip of a 16-byte message:
+ *     - eventfd ping-pong (the wakeup floor: two eventfds, blocking read)
+ *     - Unix stream socketpair ping-pong (write + blocking read)
+ *     - shm channel, sleeping on the doorbell (arm, poll, progress)
+ *     - shm channel, spinning up to a bound before sleeping
+ *   one-way throughput of 64 KiB, 1 MiB and 8 MiB messages, the receiver
+ *   reading every byte (a checksum):
+ *     - shm, single-packet zero-copy views (bulk 32 MiB)
+ *     - shm, fragmented through a 4 MiB bulk buffer (reassembled copies)
+ *     - Unix stream socketpair (write / read into a buffer)
+ *
+ * Prints times and the ratios between them.  Usage:
+ *   bench_shm [--quick] [--no-pin]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "netlayers/shm/shm_linux.h"
+
+static int pin = 1;
+static int pinned_ok = -1;
+
+static double
+now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "bench_shm: %s (%s)\n", what, strerror(errno));
+	exit(1);
+}
+
+static void
+pin_to(int cpu)
+{
+	if (!pin)
+		return;
+	cpu_set_t s;
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	int ok = sched_setaffinity(0, sizeof(s), &s) == 0;
+	if (pinned_ok < 0 || !ok)
+		pinned_ok = ok;
+}
+
+static pid_t
+spawn(void (*child)(void *), void *arg)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		pin_to(1);
+		child(arg);
+		_exit(0);
+	}
+	pin_to(0);
+	return pid;
+}
+
+static void
+reap(pid_t pid)
+{
+	int st;
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "bench_shm: child failed\n");
+		exit(1);
+	}
+}
+
+static void
+read_full(int fd, void *p, size_t n)
+{
+	uint8_t *b = p;
+	while (n > 0) {
+		ssize_t r = read(fd, b, n);
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			die("read");
+		}
+		b += r;
+		n -= (size_t)r;
+	}
+}
+
+static void
+write_full(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	while (n > 0) {
+		ssize_t r = write(fd, b, n);
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			die("write");
+		}
+		b += r;
+		n -= (size_t)r;
+	}
+}
+
+static uint64_t
+checksum(const uint8_t *p, size_t n)
+{
+	uint64_t s = 0, w;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		s += w;
+	}
+	for (; i < n; i++)
+		s += p[i];
+	return s;
+}
+
+/* ---- eventfd ping-pong --------------------------------------------- */
+
+struct efd_pair {
+	int a, b;
+	long n;
+};
+
+static void
+efd_child(void *arg)
+{
+	struct efd_pair *e = arg;
+	uint64_t v;
+	for (long i = 0; i < e->n; i++) {
+		read_full(e->b, &v, 8);
+		v = 1;
+		write_full(e->a, &v, 8);
+	}
+}
+
+static double
+bench_eventfd(long n)
+{
+	struct efd_pair e = {eventfd(0, 0), eventfd(0, 0), n};
+	if (e.a < 0 || e.b < 0)
+		die("eventfd");
+	pid_t pid = spawn(efd_child, &e);
+	uint64_t v = 1;
+	double t0 = now();
+	for (long i = 0; i < n; i++) {
+		v = 1;
+		write_full(e.b, &v, 8);
+		read_full(e.a, &v, 8);
+	}
+	double t = now() - t0;
+	reap(pid);
+	close(e.a);
+	close(e.b);
+	return t / (double)n;
+}
+
+/* ---- Unix stream ping-pong ----------------------------------------- */
+
+struct sock_arg {
+	int fd;
+	long n;
+	size_t size;
+};
+
+static void
+unix_pp_child(void *arg)
+{
+	struct sock_arg *s = arg;
+	uint8_t buf[16];
+	for (long i = 0; i < s->n; i++) {
+		read_full(s->fd, buf, 16);
+		write_full(s->fd, buf, 16);
+	}
+}
+
+static double
+bench_unix_pingpong(long n)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		die("socketpair");
+	struct sock_arg s = {sv[1], n, 16};
+	pid_t pid = spawn(unix_pp_child, &s);
+	close(sv[1]);
+	uint8_t buf[16] = {1};
+	double t0 = now();
+	for (long i = 0; i < n; i++) {
+		write_full(sv[0], buf, 16);
+		read_full(sv[0], buf, 16);
+	}
+	double t = now() - t0;
+	reap(pid);
+	close(sv[0]);
+	return t / (double)n;
+}
+
+/* ---- shm channel --------------------------------------------------- */
+
+struct shm_arg {
+	int fd;
+	long n;
+	size_t size;
+	uint64_t spin_ns;
+	struct ocapn__shm_params p;
+};
+
+static void
+shm_wait(ocapn__shm_conn *c, uint64_t spin_ns)
+{
+	if (spin_ns && ocapn__shm_spin(c, spin_ns)) {
+		ocapn__shm_progress(c, 0);
+		return;
+	}
+	if (!ocapn__shm_arm(c)) {
+		ocapn__shm_progress(c, 0);
+		return;
+	}
+	struct pollfd pfd[2];
+	int k = ocapn__shm_pollfds(c, pfd);
+	if (poll(pfd, (nfds_t)k, 30000) <= 0)
+		die("shm: no event for 30 s");
+	ocapn__shm_progress(c, ocapn__shm_ready(c, pfd, k));
+}
+
+static ocapn__shm_conn *
+shm_open(int fd, bool initiator, const struct ocapn__shm_params *p)
+{
+	ocapn__shm_conn *c;
+	if (ocapn__shm_conn_from_socket(fd, initiator, p, NULL, &c) != OCAPN_OK)
+		die("shm handshake");
+	ocapn__shm_progress(c, OCAPN__SHM_READY_ALL);
+	while (ocapn__shm_state(c) != OCAPN__SHM_READY) {
+		if (ocapn__shm_state(c) == OCAPN__SHM_DONE)
+			die("shm handshake failed");
+		shm_wait(c, 0);
+	}
+	return c;
+}
+
+static void
+shm_send(ocapn__shm_conn *c, const void *buf, size_t len, uint64_t spin)
+{
+	int rc;
+	while ((rc = ocapn__shm_send(c, buf, len)) == OCAPN_E_AGAIN)
+		shm_wait(c, spin);
+	if (rc != OCAPN_OK)
+		die("shm send");
+}
+
+static void
+shm_recv(ocapn__shm_conn *c, struct ocapn__shm_msg *m, uint64_t spin)
+{
+	int rc;
+	while ((rc = ocapn__shm_recv(c, m)) == OCAPN_E_AGAIN)
+		shm_wait(c, spin);
+	if (rc != OCAPN_OK)
+		die("shm recv");
+}
+
+static void
+shm_pp_child(void *arg)
+{
+	struct shm_arg *s = arg;
+	ocapn__shm_conn *c = shm_open(s->fd, false, &s->p);
+	uint8_t buf[16];
+	for (long i = 0; i < s->n; i++) {
+		struct ocapn__shm_msg m;
+		shm_recv(c, &m, s->spin_ns);
+		memcpy(buf, m.data, 16);
+		ocapn__shm_release(c, &m);
+		shm_send(c, buf, 16, s->spin_ns);
+	}
+	/* Let the parent read the last reply before we unmap. */
+	struct ocapn__shm_msg m;
+	while (ocapn__shm_recv(c, &m) == OCAPN_E_AGAIN)
+		shm_wait(c, 0);
+	ocapn__shm_free(c);
+}
+
+static double
+bench_shm_pingpong(long n, uint64_t spin_ns)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0)
+		die("socketpair");
+	struct shm_arg s = {sv[1], n, 16, spin_ns, {0}};
+	ocapn__shm_params_default(&s.p);
+	s.p.bulk_size = 1u << 20;
+	s.p.max_packet = 256u << 10;
+	pid_t pid = spawn(shm_pp_child, &s);
+	close(sv[1]);
+	ocapn__shm_conn *c = shm_open(sv[0], true, &s.p);
+	uint8_t buf[16] = {1};
+	double t0 = now();
+	for (long i = 0; i < n; i++) {
+		shm_send(c, buf, 16, spin_ns);
+		struct ocapn__shm_msg m;
+		shm_recv(c, &m, spin_ns);
+		ocapn__shm_release(c, &m);
+	}
+	double t = now() - t0;
+	ocapn__shm_close(c);
+	reap(pid);
+	ocapn__shm_free(c);
+	return t / (double)n;
+}
+
+/* ---- Throughput ---------------------------------------------------- */
+
+static void
+shm_tp_child(void *arg)
+{
+	struct shm_arg *s = arg;
+	ocapn__shm_conn *c = shm_open(s->fd, false, &s->p);
+	uint64_t sum = 0;
+	for (long i = 0; i < s->n; i++) {
+		struct ocapn__shm_msg m;
+		shm_recv(c, &m, s->spin_ns);
+		if (m.len != s->size)
+			die("shm: wrong size");
+		sum += checksum(m.data, m.len);
+		ocapn__shm_release(c, &m);
+	}
+	shm_send(c, &sum, sizeof(sum), s->spin_ns);
+	struct ocapn__shm_msg m;
+	while (ocapn__shm_recv(c, &m) == OCAPN_E_AGAIN)
+		shm_wait(c, 0);
+	ocapn__shm_free(c);
+}
+
+/* Bytes per second of `n` messages of `size` bytes. */
+static double
+bench_shm_throughput(size_t size, long n, const struct ocapn__shm_params *p,
+    const uint8_t *src, uint64_t spin_ns)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0)
+		die("socketpair");
+	struct shm_arg s = {sv[1], n, size, spin_ns, *p};
+	pid_t pid = spawn(shm_tp_child, &s);
+	close(sv[1]);
+	ocapn__shm_conn *c = shm_open(sv[0], true, p);
+	double t0 = now();
+	for (long i = 0; i < n; i++)
+		shm_send(c, src, size, spin_ns);
+	struct ocapn__shm_msg m;
+	shm_recv(c, &m, spin_ns);
+	double t = now() - t0;
+	uint64_t sum;
+	memcpy(&sum, m.data, sizeof(sum));
+	if (sum != checksum(src, size) * (uint64_t)n)
+		die("shm: checksum mismatch");
+	ocapn__shm_release(c, &m);
+	ocapn__shm_close(c);
+	reap(pid);
+	ocapn__shm_free(c);
+	return (double)size * (double)n / t;
+}
+
+static void
+unix_tp_child(void *arg)
+{
+	struct sock_arg *s = arg;
+	uint8_t *buf = malloc(s->size);
+	if (!buf)
+		die("malloc");
+	uint64_t sum = 0;
+	for (long i = 0; i < s->n; i++) {
+		read_full(s->fd, buf, s->size);
+		sum += checksum(buf, s->size);
+	}
+	write_full(s->fd, &sum, sizeof(sum));
+	free(buf);
+}
+
+static double
+bench_unix_throughput(size_t size, long n, const uint8_t *src)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		die("socketpair");
+	struct sock_arg s = {sv[1], n, size};
+	pid_t pid = spawn(unix_tp_child, &s);
+	close(sv[1]);
+	double t0 = now();
+	for (long i = 0; i < n; i++)
+		write_full(sv[0], src, size);
+	uint64_t sum;
+	read_full(sv[0], &sum, sizeof(sum));
+	double t = now() - t0;
+	if (sum != checksum(src, size) * (uint64_t)n)
+		die("unix: checksum mismatch");
+	reap(pid);
+	close(sv[0]);
+	return (double)size * (double)n / t;
+}
+
+int
+main(int argc, char **argv)
+{
+	int quick = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick"))
+			quick = 1;
+		else if (!strcmp(argv[i], "--no-pin"))
+			pin = 0;
+		else {
+			fprintf(stderr, "usage: bench_shm [--quick] "
+			    "[--no-pin]\n");
+			return 2;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	long n_rt = quick ? 2000 : 20000;
+	const uint64_t spin_ns = 50000;
+
+	printf("shm channel benchmark (%ld round trips; times per round "
+	    "trip)\n", n_rt);
+	double t_efd = bench_eventfd(n_rt);
+	double t_unix = bench_unix_pingpong(n_rt);
+	double t_shm = bench_shm_pingpong(n_rt, 0);
+	double t_spin = bench_shm_pingpong(n_rt, spin_ns);
+	printf("pinning: %s\n", !pin ? "off (--no-pin)" :
+	    pinned_ok == 1 ? "parent on cpu 0, child on cpu 1" :
+	    "requested but failed (unpinned)");
+	printf("\nround trip, 16-byte messages\n");
+	printf("  %-40s %8.2f us\n", "eventfd ping-pong (floor)", t_efd * 1e6);
+	printf("  %-40s %8.2f us\n", "unix stream socketpair ping-pong",
+	    t_unix * 1e6);
+	printf("  %-40s %8.2f us  %5.2fx eventfd  %5.2fx unix\n",
+	    "shm, sleep on doorbell", t_shm * 1e6, t_shm / t_efd,
+	    t_shm / t_unix);
+	printf("  %-40s %8.2f us  %5.2fx eventfd  %5.2fx unix\n",
+	    "shm, spin <= 50 us then sleep", t_spin * 1e6, t_spin / t_efd,
+	    t_spin / t_unix);
+
+	static const size_t sizes[] = {64u << 10, 1u << 20, 8u << 20};
+	uint8_t *src = malloc(8u << 20);
+	if (!src)
+		die("malloc");
+	for (size_t i = 0; i < (8u << 20); i++)
+		src[i] = (uint8_t)(i * 2654435761u >> 13);
+	struct ocapn__shm_params zc, frag;
+	ocapn__shm_params_default(&zc);
+	zc.slots = 64;
+	zc.bulk_size = 32u << 20;
+	zc.max_packet = 16u << 20;
+	zc.max_msg = 16u << 20;
+	frag = zc;
+	frag.bulk_size = 4u << 20;
+	frag.max_packet = 512u << 10;
+
+	printf("\none-way throughput, receiver checksums every byte "
+	    "(GB/s = 1e9 B/s)\n");
+	printf("  %-8s %12s %12s %12s %10s %10s\n", "size", "shm zero-copy",
+	    "shm fragm.", "unix stream", "zc/unix", "frag/unix");
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t size = sizes[k];
+		long total = quick ? (64l << 20) : (512l << 20);
+		long n = total / (long)size;
+		double zcs = bench_shm_throughput(size, n, &zc, src, spin_ns);
+		double frs = bench_shm_throughput(size, n, &frag, src, spin_ns);
+		double uxs = bench_unix_throughput(size, n, src);
+		char name[32];
+		if (size >= (1u << 20))
+			snprintf(name, sizeof(name), "%zu MiB", size >> 20);
+		else
+			snprintf(name, sizeof(name), "%zu KiB", size >> 10);
+		printf("  %-8s %12.2f %12.2f %12.2f %9.2fx %9.2fx\n", name,
+		    zcs / 1e9, frs / 1e9, uxs / 1e9, zcs / uxs, frs / uxs);
+	}
+	free(src);
+	return 0;
+}
