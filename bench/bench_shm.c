@@ -14,17 +14,19 @@
  *     - Unix stream socketpair (write / read into a buffer)
  *
  * Prints times and the ratios between them.  Usage:
- *   bench_shm [--quick] [--no-pin]
+ *   bench_shm [--quick] [--pinned | --unpinned]   (default: both)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -176,12 +178,57 @@ bench_eventfd(long n)
 	return t / (double)n;
 }
 
+/* ---- Shared cache line ping-pong (the busy-poll floor) -------------- */
+
+struct line_arg {
+	_Atomic uint32_t *line;
+	long n;
+};
+
+static void
+line_child(void *arg)
+{
+	struct line_arg *l = arg;
+	for (long i = 0; i < l->n; i++) {
+		uint32_t want = (uint32_t)(2 * i + 1);
+		while (atomic_load_explicit(l->line, memory_order_acquire) !=
+		    want)
+			;
+		atomic_store_explicit(l->line, want + 1, memory_order_release);
+	}
+}
+
+static double
+bench_line(long n)
+{
+	void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		die("mmap");
+	struct line_arg l = {m, n};
+	atomic_store(l.line, 0);
+	pid_t pid = spawn(line_child, &l);
+	double t0 = now();
+	for (long i = 0; i < n; i++) {
+		atomic_store_explicit(l.line, (uint32_t)(2 * i + 1),
+		    memory_order_release);
+		while (atomic_load_explicit(l.line, memory_order_acquire) !=
+		    (uint32_t)(2 * i + 2))
+			;
+	}
+	double t = now() - t0;
+	reap(pid);
+	munmap(m, 4096);
+	return t / (double)n;
+}
+
 /* ---- Unix stream ping-pong ----------------------------------------- */
 
 struct sock_arg {
 	int fd;
 	long n;
 	size_t size;
+	long warm;
 };
 
 static void
@@ -201,7 +248,7 @@ bench_unix_pingpong(long n)
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
 		die("socketpair");
-	struct sock_arg s = {sv[1], n, 16};
+	struct sock_arg s = {sv[1], n, 16, 0};
 	pid_t pid = spawn(unix_pp_child, &s);
 	close(sv[1]);
 	uint8_t buf[16] = {1};
@@ -224,6 +271,7 @@ struct shm_arg {
 	size_t size;
 	uint64_t spin_ns;
 	struct ocapn__shm_params p;
+	long warm;
 };
 
 static void
@@ -245,7 +293,7 @@ shm_wait(ocapn__shm_conn *c, uint64_t spin_ns)
 }
 
 static ocapn__shm_conn *
-shm_open(int fd, bool initiator, const struct ocapn__shm_params *p)
+shm_connect_fd(int fd, bool initiator, const struct ocapn__shm_params *p)
 {
 	ocapn__shm_conn *c;
 	if (ocapn__shm_conn_from_socket(fd, initiator, p, NULL, &c) != OCAPN_OK)
@@ -283,7 +331,7 @@ static void
 shm_pp_child(void *arg)
 {
 	struct shm_arg *s = arg;
-	ocapn__shm_conn *c = shm_open(s->fd, false, &s->p);
+	ocapn__shm_conn *c = shm_connect_fd(s->fd, false, &s->p);
 	uint8_t buf[16];
 	for (long i = 0; i < s->n; i++) {
 		struct ocapn__shm_msg m;
@@ -305,13 +353,13 @@ bench_shm_pingpong(long n, uint64_t spin_ns)
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0)
 		die("socketpair");
-	struct shm_arg s = {sv[1], n, 16, spin_ns, {0}};
+	struct shm_arg s = {sv[1], n, 16, spin_ns, {0}, 0};
 	ocapn__shm_params_default(&s.p);
 	s.p.bulk_size = 1u << 20;
 	s.p.max_packet = 256u << 10;
 	pid_t pid = spawn(shm_pp_child, &s);
 	close(sv[1]);
-	ocapn__shm_conn *c = shm_open(sv[0], true, &s.p);
+	ocapn__shm_conn *c = shm_connect_fd(sv[0], true, &s.p);
 	uint8_t buf[16] = {1};
 	double t0 = now();
 	for (long i = 0; i < n; i++) {
@@ -333,15 +381,20 @@ static void
 shm_tp_child(void *arg)
 {
 	struct shm_arg *s = arg;
-	ocapn__shm_conn *c = shm_open(s->fd, false, &s->p);
+	ocapn__shm_conn *c = shm_connect_fd(s->fd, false, &s->p);
 	uint64_t sum = 0;
-	for (long i = 0; i < s->n; i++) {
+	for (long i = 0; i < s->warm + s->n; i++) {
 		struct ocapn__shm_msg m;
 		shm_recv(c, &m, s->spin_ns);
 		if (m.len != s->size)
 			die("shm: wrong size");
 		sum += checksum(m.data, m.len);
 		ocapn__shm_release(c, &m);
+		if (i == s->warm - 1) {
+			/* Warm-up done: the timed part starts now. */
+			sum = 0;
+			shm_send(c, "r", 1, s->spin_ns);
+		}
 	}
 	shm_send(c, &sum, sizeof(sum), s->spin_ns);
 	struct ocapn__shm_msg m;
@@ -358,14 +411,21 @@ bench_shm_throughput(size_t size, long n, const struct ocapn__shm_params *p,
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0)
 		die("socketpair");
-	struct shm_arg s = {sv[1], n, size, spin_ns, *p};
+	/* Warm-up: every page of the bulk buffer touched once by both
+	 * sides, as on a long-lived connection. */
+	long warm = (long)(p->bulk_size / size) + 2;
+	struct shm_arg s = {sv[1], n, size, spin_ns, *p, warm};
 	pid_t pid = spawn(shm_tp_child, &s);
 	close(sv[1]);
-	ocapn__shm_conn *c = shm_open(sv[0], true, p);
+	ocapn__shm_conn *c = shm_connect_fd(sv[0], true, p);
+	struct ocapn__shm_msg m;
+	for (long i = 0; i < warm; i++)
+		shm_send(c, src, size, spin_ns);
+	shm_recv(c, &m, spin_ns);
+	ocapn__shm_release(c, &m);
 	double t0 = now();
 	for (long i = 0; i < n; i++)
 		shm_send(c, src, size, spin_ns);
-	struct ocapn__shm_msg m;
 	shm_recv(c, &m, spin_ns);
 	double t = now() - t0;
 	uint64_t sum;
@@ -387,9 +447,13 @@ unix_tp_child(void *arg)
 	if (!buf)
 		die("malloc");
 	uint64_t sum = 0;
-	for (long i = 0; i < s->n; i++) {
+	for (long i = 0; i < s->warm + s->n; i++) {
 		read_full(s->fd, buf, s->size);
 		sum += checksum(buf, s->size);
+		if (i == s->warm - 1) {
+			sum = 0;
+			write_full(s->fd, "r", 1);
+		}
 	}
 	write_full(s->fd, &sum, sizeof(sum));
 	free(buf);
@@ -401,9 +465,13 @@ bench_unix_throughput(size_t size, long n, const uint8_t *src)
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
 		die("socketpair");
-	struct sock_arg s = {sv[1], n, size};
+	struct sock_arg s = {sv[1], n, size, 8};
 	pid_t pid = spawn(unix_tp_child, &s);
 	close(sv[1]);
+	for (long i = 0; i < s.warm; i++)
+		write_full(sv[0], src, size);
+	char r;
+	read_full(sv[0], &r, 1);
 	double t0 = now();
 	for (long i = 0; i < n; i++)
 		write_full(sv[0], src, size);
@@ -417,79 +485,152 @@ bench_unix_throughput(size_t size, long n, const uint8_t *src)
 	return (double)size * (double)n / t;
 }
 
-int
-main(int argc, char **argv)
+static int
+cmp_double(const void *a, const void *b)
 {
-	int quick = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--quick"))
-			quick = 1;
-		else if (!strcmp(argv[i], "--no-pin"))
-			pin = 0;
-		else {
-			fprintf(stderr, "usage: bench_shm [--quick] "
-			    "[--no-pin]\n");
-			return 2;
-		}
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+#define REPS 5
+
+struct stat3 {
+	double med, lo, hi;
+};
+
+static struct stat3
+summarize(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	struct stat3 s = {v[n / 2], v[0], v[n - 1]};
+	return s;
+}
+
+static void
+latency(long n_rt, uint64_t spin_ns)
+{
+	double v[5][REPS];
+	/* Interleave the variants so drift hits all of them alike. */
+	for (int r = 0; r < REPS; r++) {
+		v[0][r] = bench_line(n_rt * 10);
+		v[1][r] = bench_eventfd(n_rt);
+		v[2][r] = bench_unix_pingpong(n_rt);
+		v[3][r] = bench_shm_pingpong(n_rt, 0);
+		v[4][r] = bench_shm_pingpong(n_rt, spin_ns);
 	}
-	signal(SIGPIPE, SIG_IGN);
-	long n_rt = quick ? 2000 : 20000;
-	const uint64_t spin_ns = 50000;
+	static const char *const names[5] = {
+		"shared cache line ping-pong (spin floor)",
+		"eventfd ping-pong (wakeup floor)",
+		"unix stream socketpair ping-pong",
+		"shm channel, sleep on doorbell",
+		"shm channel, spin <= 50 us, then sleep",
+	};
+	struct stat3 st[5];
+	for (int k = 0; k < 5; k++)
+		st[k] = summarize(v[k], REPS);
+	printf("round trip of a 16-byte message, median of %d runs of %ld "
+	    "(min..max)\n", REPS, n_rt);
+	for (int k = 0; k < 5; k++) {
+		printf("  %-42s %9.2f us  (%.2f..%.2f)", names[k],
+		    st[k].med * 1e6, st[k].lo * 1e6, st[k].hi * 1e6);
+		if (k >= 3)
+			printf("  %.2fx eventfd, %.2fx unix", st[k].med /
+			    st[1].med, st[k].med / st[2].med);
+		printf("\n");
+	}
+}
 
-	printf("shm channel benchmark (%ld round trips; times per round "
-	    "trip)\n", n_rt);
-	double t_efd = bench_eventfd(n_rt);
-	double t_unix = bench_unix_pingpong(n_rt);
-	double t_shm = bench_shm_pingpong(n_rt, 0);
-	double t_spin = bench_shm_pingpong(n_rt, spin_ns);
-	printf("pinning: %s\n", !pin ? "off (--no-pin)" :
-	    pinned_ok == 1 ? "parent on cpu 0, child on cpu 1" :
-	    "requested but failed (unpinned)");
-	printf("\nround trip, 16-byte messages\n");
-	printf("  %-40s %8.2f us\n", "eventfd ping-pong (floor)", t_efd * 1e6);
-	printf("  %-40s %8.2f us\n", "unix stream socketpair ping-pong",
-	    t_unix * 1e6);
-	printf("  %-40s %8.2f us  %5.2fx eventfd  %5.2fx unix\n",
-	    "shm, sleep on doorbell", t_shm * 1e6, t_shm / t_efd,
-	    t_shm / t_unix);
-	printf("  %-40s %8.2f us  %5.2fx eventfd  %5.2fx unix\n",
-	    "shm, spin <= 50 us then sleep", t_spin * 1e6, t_spin / t_efd,
-	    t_spin / t_unix);
-
+static void
+throughput(int quick, uint64_t spin_ns, const uint8_t *src)
+{
 	static const size_t sizes[] = {64u << 10, 1u << 20, 8u << 20};
-	uint8_t *src = malloc(8u << 20);
-	if (!src)
-		die("malloc");
-	for (size_t i = 0; i < (8u << 20); i++)
-		src[i] = (uint8_t)(i * 2654435761u >> 13);
-	struct ocapn__shm_params zc, frag;
-	ocapn__shm_params_default(&zc);
-	zc.slots = 64;
-	zc.bulk_size = 32u << 20;
-	zc.max_packet = 16u << 20;
-	zc.max_msg = 16u << 20;
-	frag = zc;
-	frag.bulk_size = 4u << 20;
-	frag.max_packet = 512u << 10;
-
-	printf("\none-way throughput, receiver checksums every byte "
-	    "(GB/s = 1e9 B/s)\n");
-	printf("  %-8s %12s %12s %12s %10s %10s\n", "size", "shm zero-copy",
-	    "shm fragm.", "unix stream", "zc/unix", "frag/unix");
+	printf("one-way throughput, receiver reads every byte, median of 3 "
+	    "runs (GB/s = 1e9 B/s)\n");
+	printf("  %-8s %14s %14s %12s %9s %9s\n", "message", "shm sized",
+	    "shm defaults", "unix stream", "sized/ux", "dflt/ux");
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
 		size_t size = sizes[k];
 		long total = quick ? (64l << 20) : (512l << 20);
 		long n = total / (long)size;
-		double zcs = bench_shm_throughput(size, n, &zc, src, spin_ns);
-		double frs = bench_shm_throughput(size, n, &frag, src, spin_ns);
-		double uxs = bench_unix_throughput(size, n, src);
+		/* Sized: every message is one zero-copy packet and four
+		 * fit in the bulk buffer.  Defaults: the library's 4 MiB
+		 * bulk and 2 MiB packets (8 MiB messages are fragmented and
+		 * reassembled into private memory). */
+		struct ocapn__shm_params sized, dflt;
+		ocapn__shm_params_default(&sized);
+		sized.bulk_size = 4 * size;
+		sized.max_packet = (uint32_t)size;
+		ocapn__shm_params_default(&dflt);
+		double a[3], b[3], c[3];
+		for (int r = 0; r < 3; r++) {
+			a[r] = bench_shm_throughput(size, n, &sized, src,
+			    spin_ns);
+			b[r] = bench_shm_throughput(size, n, &dflt, src,
+			    spin_ns);
+			c[r] = bench_unix_throughput(size, n, src);
+		}
+		double zs = summarize(a, 3).med, ds = summarize(b, 3).med;
+		double us = summarize(c, 3).med;
 		char name[32];
 		if (size >= (1u << 20))
 			snprintf(name, sizeof(name), "%zu MiB", size >> 20);
 		else
 			snprintf(name, sizeof(name), "%zu KiB", size >> 10);
-		printf("  %-8s %12.2f %12.2f %12.2f %9.2fx %9.2fx\n", name,
-		    zcs / 1e9, frs / 1e9, uxs / 1e9, zcs / uxs, frs / uxs);
+		printf("  %-8s %14.2f %14.2f %12.2f %8.2fx %8.2fx\n", name,
+		    zs / 1e9, ds / 1e9, us / 1e9, zs / us, ds / us);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	int quick = 0, modes = 3; /* 1 pinned, 2 unpinned */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick"))
+			quick = 1;
+		else if (!strcmp(argv[i], "--pinned"))
+			modes = 1;
+		else if (!strcmp(argv[i], "--unpinned"))
+			modes = 2;
+		else {
+			fprintf(stderr, "usage: bench_shm [--quick] "
+			    "[--pinned | --unpinned]\n");
+			return 2;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	long n_rt = quick ? 1000 : 5000;
+	const uint64_t spin_ns = 50000;
+	uint8_t *src = malloc(8u << 20);
+	if (!src)
+		die("malloc");
+	for (size_t i = 0; i < (8u << 20); i++)
+		src[i] = (uint8_t)(i * 2654435761u >> 13);
+	cpu_set_t all;
+	if (sched_getaffinity(0, sizeof(all), &all) != 0)
+		die("sched_getaffinity");
+	char load[64] = "?";
+	FILE *lf = fopen("/proc/loadavg", "r");
+	if (lf) {
+		if (!fgets(load, sizeof(load), lf))
+			snprintf(load, sizeof(load), "?\n");
+		fclose(lf);
+	}
+	printf("shm channel benchmark; two processes (fork); %ld CPUs "
+	    "online; load average at start: %s", sysconf(_SC_NPROCESSORS_ONLN),
+	    load);
+	for (int mode = 1; mode <= 2; mode++) {
+		if (!(modes & mode))
+			continue;
+		pin = mode == 1;
+		pinned_ok = -1;
+		sched_setaffinity(0, sizeof(all), &all);
+		printf("\n== %s ==\n", pin ? "pinned: parent on CPU 0, child "
+		    "on CPU 1" : "unpinned: the kernel places both");
+		latency(n_rt, spin_ns);
+		throughput(quick, spin_ns, src);
+		if (pin && pinned_ok != 1)
+			printf("  (pinning failed: these ran unpinned)\n");
 	}
 	free(src);
 	return 0;
