@@ -66,6 +66,8 @@ struct ocapn__shm_conn {
 	bool peer_closed; /* CLOSE received */
 	bool peer_gone;   /* hang-up without CLOSE */
 	bool closing;     /* we sent CLOSE */
+	uint64_t spin_ns; /* current adaptive spin budget */
+	uint32_t spins;   /* spins so far, for the periodic probe */
 };
 
 void
@@ -830,26 +832,47 @@ cpu_relax(void)
 #endif
 }
 
+/*
+ * Adaptive bound: a spin that sees work doubles the next budget (up to
+ * max_ns), a spin that times out halves it (down to SPIN_MIN_NS), and
+ * every SPIN_PROBE-th spin uses the full max_ns as a probe.  With the
+ * peer running on another CPU the spins succeed and stay long (a probe
+ * restores them after a noisy stretch); with the peer on our own CPU (it
+ * cannot run while we spin) or idle they fail and shrink, so the loop
+ * sleeps almost at once and pays a full spin only once per SPIN_PROBE
+ * waits.
+ */
+#define SPIN_MIN_NS 1000u
+#define SPIN_PROBE 16u
+
 bool
 ocapn__shm_spin(ocapn__shm_conn *c, uint64_t max_ns)
 {
-	if (!c->ep || c->state != OCAPN__SHM_READY)
+	if (!c->ep || c->state != OCAPN__SHM_READY || max_ns == 0)
 		return false;
+	if (c->spin_ns == 0 || c->spin_ns > max_ns)
+		c->spin_ns = max_ns;
+	uint64_t budget = ++c->spins % SPIN_PROBE == 0 ? max_ns : c->spin_ns;
 	struct timespec t0, t;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (uint32_t i = 1;; i++) {
-		if (ocapn__shm_ep_pending(c->ep))
+		if (ocapn__shm_ep_pending(c->ep)) {
+			c->spin_ns = budget * 2 > max_ns ? max_ns : budget * 2;
 			return true;
+		}
 		cpu_relax();
 		if ((i & 63) == 0) {
 			clock_gettime(CLOCK_MONOTONIC, &t);
 			uint64_t ns = (uint64_t)(t.tv_sec - t0.tv_sec) *
 			    1000000000u + (uint64_t)t.tv_nsec -
 			    (uint64_t)t0.tv_nsec;
-			if (ns >= max_ns)
-				return false;
+			if (ns >= budget)
+				break;
 		}
 	}
+	c->spin_ns = c->spin_ns / 2 < SPIN_MIN_NS ? SPIN_MIN_NS :
+	    c->spin_ns / 2;
+	return false;
 }
 
 /* ---- Messages ------------------------------------------------------ */

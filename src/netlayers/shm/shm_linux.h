@@ -169,9 +169,12 @@ int ocapn__shm_progress(ocapn__shm_conn *c, unsigned ready);
 bool ocapn__shm_arm(ocapn__shm_conn *c);
 
 /*
- * Busy-poll the rings (no system call) for up to `max_ns` nanoseconds;
- * true as soon as there is work.  The policy of the loop: spin for about
- * the cost of one wakeup before arming and sleeping (docs/shm.md).
+ * Busy-poll the rings (no system call) for up to the current spin budget;
+ * true as soon as there is work.  The budget adapts between 1 us and
+ * `max_ns`: it doubles after a spin that found work, halves after one
+ * that timed out, and every 16th spin probes with the full `max_ns`, so
+ * spinning stops costing much when the peer shares our CPU or is idle
+ * (docs/shm.md, "Busy-poll policy").
  */
 bool ocapn__shm_spin(ocapn__shm_conn *c, uint64_t max_ns);
 
