@@ -776,6 +776,29 @@ test_exhaustive_tiny(void **state)
 	}
 }
 
+/*
+ * The smallest scenarios again with one more non-default choice allowed
+ * (three preemptions or early store flushes).
+ */
+static void
+test_exhaustive_bound3(void **state)
+{
+	(void)state;
+	ocapn__shm_model_mutant = 0;
+	static const struct scenario sc[] = {
+		{2, 256, 128, 1, 100, 0, 64, 5},
+		{2, 256, 128, 2, 100, 0, 64, 1},
+	};
+	for (size_t i = 0; i < sizeof(sc) / sizeof(sc[0]); i++) {
+		const char *fail;
+		uint64_t runs = explore(&sc[i], 3, &fail, 20000000);
+		fprintf(stderr, "# bound 3, scenario %zu: %llu schedules\n", i,
+		    (unsigned long long)runs);
+		if (fail)
+			fail_msg("scenario %zu: %s", i, fail);
+	}
+}
+
 static void
 test_random_schedules(void **state)
 {
@@ -823,6 +846,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exhaustive_tiny),
+		cmocka_unit_test(test_exhaustive_bound3),
 		cmocka_unit_test(test_random_schedules),
 		cmocka_unit_test(test_mutants_are_caught),
 	};
