@@ -10,10 +10,14 @@
  * arena; the stacks are reused across calls.
  *
  * Ordering is checked on the input bytes themselves, which are the
- * canonical encoding of each key, unless the message contains whitespace
- * (then a key's input slice might not be canonical) or the decoder copies
- * atoms (then the input may change under us): in those cases each key is
- * re-encoded into scratch space and compared there.
+ * canonical encoding of each key, unless a key's input slice might differ
+ * from its canonical encoding or the input might change under us: when the
+ * message contains whitespace, a NaN with a payload other than the
+ * canonical one, or (with LAX_ORDER) unsorted nested dicts and sets, or
+ * when the decoder copies atoms.  In those cases the keys of the container
+ * are re-encoded into scratch space and compared there; with LAX_ORDER they
+ * are sorted there so that duplicates anywhere in the container are found
+ * in O(n log n) comparisons.
  *
  * A truncated value returns OCAPN_E_INCOMPLETE and rolls the arena back;
  * the caller re-feeds the longer buffer.  For long streams arriving in small
@@ -48,7 +52,12 @@ struct ocapn_syrup_decoder {
 	struct frame *frames;
 	size_t fcap;
 
-	ocapn_syrup_writer *kw1, *kw2; /* scratch encoders for key ordering */
+	/* Scratch for key ordering: the canonical encodings of a container's
+	 * keys, back to back in kw's buffer; key i spans koff[i]..koff[i+1].
+	 * kidx (2n entries) is the sort index and its merge buffer. */
+	ocapn_syrup_writer *kw;
+	size_t *koff, *kidx;
+	size_t kcap, kidx_cap;
 
 	const char *err;
 	size_t err_off;
@@ -80,8 +89,9 @@ ocapn_syrup_decoder_free(ocapn_syrup_decoder *d)
 	ocapn__free(&d->a, d->vals, d->vcap * sizeof(*d->vals));
 	ocapn__free(&d->a, d->spans, d->vcap * sizeof(*d->spans));
 	ocapn__free(&d->a, d->frames, d->fcap * sizeof(*d->frames));
-	ocapn_syrup_writer_free(d->kw1);
-	ocapn_syrup_writer_free(d->kw2);
+	ocapn_syrup_writer_free(d->kw);
+	ocapn__free(&d->a, d->koff, d->kcap * sizeof(*d->koff));
+	ocapn__free(&d->a, d->kidx, d->kidx_cap * sizeof(*d->kidx));
 	ocapn_allocator a = d->a;
 	ocapn__free(&a, d, sizeof(*d));
 }
@@ -162,32 +172,68 @@ grow_vals(ocapn_syrup_decoder *d, size_t need)
 	return OCAPN_OK;
 }
 
-/* Compare the canonical encodings of two values via scratch writers. */
+/*
+ * Encode the keys of a dict (stride 2) or the items of a set (stride 1)
+ * canonically into the scratch writer; on success `*enc` is the base of
+ * the encodings and d->koff[0..n] their boundaries.
+ */
 static int
-cmp_encoded(ocapn_syrup_decoder *d, const ocapn_value *a,
-    const ocapn_value *b, int *out)
+encode_keys(ocapn_syrup_decoder *d, const ocapn_value *items, size_t n,
+    size_t stride, const uint8_t **enc)
 {
-	if (!d->kw1 && !(d->kw1 = ocapn_syrup_writer_new(
+	if (!d->kw && !(d->kw = ocapn_syrup_writer_new(
 			   OCAPN_SYRUP_WRITE_FLOAT32, &d->a)))
 		return OCAPN_E_NOMEM;
-	if (!d->kw2 && !(d->kw2 = ocapn_syrup_writer_new(
-			   OCAPN_SYRUP_WRITE_FLOAT32, &d->a)))
+	if (ocapn__grow(&d->a, (void **)&d->koff, &d->kcap, n + 1,
+		sizeof(size_t)))
 		return OCAPN_E_NOMEM;
-	const uint8_t *pa, *pb;
-	size_t na, nb;
-	ocapn_syrup_writer_reset(d->kw1);
-	ocapn_syrup_writer_reset(d->kw2);
-	ocapn_syrup_write_value(d->kw1, a);
-	ocapn_syrup_write_value(d->kw2, b);
-	int rc = ocapn_syrup_writer_finish(d->kw1, &pa, &na);
-	if (!rc)
-		rc = ocapn_syrup_writer_finish(d->kw2, &pb, &nb);
-	if (rc)
-		return rc;
-	size_t n = na < nb ? na : nb;
-	int c = n ? memcmp(pa, pb, n) : 0;
-	*out = c ? c : (na < nb ? -1 : na > nb ? 1 : 0);
-	return OCAPN_OK;
+	ocapn_syrup_writer_reset(d->kw);
+	for (size_t i = 0; i < n; i++) {
+		d->koff[i] = ocapn_syrup_writer_size(d->kw);
+		ocapn_syrup_write_value(d->kw, &items[i * stride]);
+	}
+	d->koff[n] = ocapn_syrup_writer_size(d->kw);
+	size_t len;
+	return ocapn_syrup_writer_finish(d->kw, enc, &len);
+}
+
+static int
+cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+	size_t n = an < bn ? an : bn;
+	int c = n ? memcmp(a, b, n) : 0;
+	return c ? c : (an < bn ? -1 : an > bn ? 1 : 0);
+}
+
+static int
+cmp_key(const ocapn_syrup_decoder *d, const uint8_t *enc, size_t x,
+    size_t y)
+{
+	return cmp_bytes(enc + d->koff[x], d->koff[x + 1] - d->koff[x],
+	    enc + d->koff[y], d->koff[y + 1] - d->koff[y]);
+}
+
+/* Bottom-up merge sort of idx[0..n) by encoded key, using tmp[0..n). */
+static void
+sort_keys(const ocapn_syrup_decoder *d, const uint8_t *enc, size_t *idx,
+    size_t *tmp, size_t n)
+{
+	for (size_t width = 1; width < n; width *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * width) {
+			size_t mid = lo + width < n ? lo + width : n;
+			size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+			size_t i = lo, j = mid, k = lo;
+			while (i < mid && j < hi)
+				tmp[k++] = cmp_key(d, enc, idx[i], idx[j]) <= 0
+				    ? idx[i++]
+				    : idx[j++];
+			while (i < mid)
+				tmp[k++] = idx[i++];
+			while (j < hi)
+				tmp[k++] = idx[j++];
+		}
+		memcpy(idx, tmp, n * sizeof(*idx));
+	}
 }
 
 #define FAIL(code, off, why)                                                   \
@@ -197,6 +243,83 @@ cmp_encoded(ocapn_syrup_decoder *d, const ocapn_value *a,
 		d->err_off = (size_t)(off);                                    \
 		goto fail;                                                     \
 	} while (0)
+
+/* Float bit patterns: a NaN is anything above infinity, sign ignored. */
+#define F64_SIGN UINT64_C(0x8000000000000000)
+#define F64_INF UINT64_C(0x7ff0000000000000)
+#define F32_SIGN UINT32_C(0x80000000)
+#define F32_INF UINT32_C(0x7f800000)
+
+static int
+derr(ocapn_syrup_decoder *d, int code, size_t off, const char *why)
+{
+	d->err = why;
+	d->err_off = off;
+	return code;
+}
+
+/*
+ * Check that the keys (dict, stride 2) or items (set, stride 1) of a
+ * closing container are strictly increasing by canonical encoding, or with
+ * `lax` merely distinct.  `raw`: each input slice is the canonical
+ * encoding of its value, so slices are compared in place.
+ */
+static int
+check_order(ocapn_syrup_decoder *d, const uint8_t *buf,
+    const ocapn_value *items, const struct span *sp, size_t count,
+    size_t stride, bool raw, bool lax)
+{
+	const char *dup = stride == 2 ? "duplicate dict key"
+				      : "duplicate set item";
+	const char *unsorted = stride == 2
+	    ? "dict keys not in canonical order"
+	    : "set items not in canonical order";
+	size_t n = count / stride;
+	if (raw) {
+		for (size_t k = 1; k < n; k++) {
+			const struct span *x = &sp[(k - 1) * stride];
+			const struct span *y = &sp[k * stride];
+			int r = cmp_bytes(buf + x->start, x->end - x->start,
+			    buf + y->start, y->end - y->start);
+			if (r == 0)
+				return derr(d, OCAPN_E_DUPLICATE, y->start, dup);
+			if (r > 0)
+				return derr(d, OCAPN_E_NONCANONICAL, y->start,
+				    unsorted);
+		}
+		return OCAPN_OK;
+	}
+	const uint8_t *enc;
+	int rc = encode_keys(d, items, n, stride, &enc);
+	if (rc)
+		return derr(d, rc, sp[0].start,
+		    "cannot encode keys to compare them");
+	if (!lax) {
+		for (size_t k = 1; k < n; k++) {
+			int r = cmp_key(d, enc, k - 1, k);
+			if (r == 0)
+				return derr(d, OCAPN_E_DUPLICATE,
+				    sp[k * stride].start, dup);
+			if (r > 0)
+				return derr(d, OCAPN_E_NONCANONICAL,
+				    sp[k * stride].start, unsorted);
+		}
+		return OCAPN_OK;
+	}
+	if (ocapn__grow(&d->a, (void **)&d->kidx, &d->kidx_cap, 2 * n,
+		sizeof(size_t)))
+		return derr(d, OCAPN_E_NOMEM, sp[0].start, "out of memory");
+	for (size_t k = 0; k < n; k++)
+		d->kidx[k] = k;
+	sort_keys(d, enc, d->kidx, d->kidx + n, n);
+	for (size_t k = 1; k < n; k++) {
+		size_t x = d->kidx[k - 1], y = d->kidx[k];
+		if (cmp_key(d, enc, x, y) == 0)
+			return derr(d, OCAPN_E_DUPLICATE,
+			    sp[(x > y ? x : y) * stride].start, dup);
+	}
+	return OCAPN_OK;
+}
 
 static inline bool
 is_digit(uint8_t c)
@@ -222,7 +345,8 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 	const uint8_t *const end = buf + (capped ? d->max_total : len);
 	const uint8_t *p = buf;
 	size_t nv = 0, nf = 0;
-	bool saw_ws = false;
+	/* Are the input slices of keys their canonical encodings? */
+	bool raw_keys = !copy && !lax;
 	ocapn_value v;
 
 	d->err = "";
@@ -233,7 +357,7 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 			if (!allow_ws)
 				FAIL(OCAPN_E_SYNTAX, p - buf,
 				    "whitespace between values");
-			saw_ws = true;
+			raw_keys = false;
 			p++;
 		}
 		if (p >= end)
@@ -318,6 +442,7 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 				if (overflow || n > d->max_atom)
 					FAIL(OCAPN_E_LIMIT, start - buf,
 					    "length exceeds the atom limit");
+
 				if ((uint64_t)(end - p) < n) {
 					if (capped)
 						FAIL(OCAPN_E_LIMIT, start - buf,
@@ -382,6 +507,9 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 				uint64_t bits = 0;
 				for (int i = 0; i < 8; i++)
 					bits = (bits << 8) | b8[i];
+				if ((bits & ~F64_SIGN) > F64_INF &&
+				    bits != OCAPN__CANONICAL_NAN)
+					raw_keys = false;
 				v.kind = OCAPN_FLOAT64;
 				v.flags = 0;
 				v.reserved_ = 0;
@@ -403,6 +531,9 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 				uint32_t bits = (uint32_t)b4[0] << 24 |
 				    (uint32_t)b4[1] << 16 |
 				    (uint32_t)b4[2] << 8 | b4[3];
+				if ((bits & ~F32_SIGN) > F32_INF &&
+				    bits != OCAPN__CANONICAL_NAN32)
+					raw_keys = false;
 				v.kind = OCAPN_FLOAT32;
 				v.flags = 0;
 				v.reserved_ = 0;
@@ -461,82 +592,13 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 				if (want == OCAPN_DICT && (count & 1))
 					FAIL(OCAPN_E_SYNTAX, start - buf,
 					    "dict key without a value");
-				if (want == OCAPN_DICT || want == OCAPN_SET) {
-					size_t stride =
-					    want == OCAPN_DICT ? 2 : 1;
-					for (size_t k = stride; k < count;
-					     k += stride) {
-						int r;
-						if (!saw_ws && !copy) {
-							const struct span *x =
-							    &sp[k - stride];
-							const struct span *y =
-							    &sp[k];
-							size_t xn = x->end -
-							    x->start;
-							size_t yn = y->end -
-							    y->start;
-							size_t mn =
-							    xn < yn ? xn : yn;
-							r = memcmp(buf +
-								x->start,
-							    buf + y->start,
-							    mn);
-							if (!r)
-								r = xn < yn ? -1
-								    : xn > yn
-								    ? 1
-								    : 0;
-						} else {
-							int e = cmp_encoded(d,
-							    &items[k - stride],
-							    &items[k], &r);
-							if (e)
-								FAIL(e,
-								    sp[k].start,
-								    "cannot "
-								    "compare "
-								    "keys");
-						}
-						if (r == 0)
-							FAIL(OCAPN_E_DUPLICATE,
-							    sp[k].start,
-							    want == OCAPN_DICT
-								? "duplicate "
-								  "dict key"
-								: "duplicate "
-								  "set item");
-						if (r > 0 && !lax)
-							FAIL(OCAPN_E_NONCANONICAL,
-							    sp[k].start,
-							    want == OCAPN_DICT
-								? "dict keys "
-								  "not in "
-								  "canonical "
-								  "order"
-								: "set items "
-								  "not in "
-								  "canonical "
-								  "order");
-					}
-					if (lax && count > 2 * stride) {
-						/* Unsorted input may hide
-						 * non-adjacent duplicates. */
-						for (size_t i = 0; i < count;
-						     i += stride)
-							for (size_t k = i +
-								stride;
-							     k < count;
-							     k += stride)
-								if (ocapn_value_equal(
-									&items[i],
-									&items[k]))
-									FAIL(OCAPN_E_DUPLICATE,
-									    sp[k].start,
-									    "duplicate "
-									    "key or "
-									    "item");
-					}
+				if ((want == OCAPN_DICT || want == OCAPN_SET) &&
+				    count > (want == OCAPN_DICT ? 2u : 1u)) {
+					rc = check_order(d, buf, items, sp,
+					    count, want == OCAPN_DICT ? 2 : 1,
+					    raw_keys, lax);
+					if (rc)
+						goto fail_noset;
 				}
 				ocapn_value *arr = NULL;
 				if (count) {
@@ -600,6 +662,9 @@ incomplete:
 	d->err_off = len;
 	return OCAPN_E_INCOMPLETE;
 fail:
+	ocapn__arena_rollback(arena, &mark);
+	return rc;
+fail_noset: /* d->err and d->err_off are set */
 	ocapn__arena_rollback(arena, &mark);
 	return rc;
 }

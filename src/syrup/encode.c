@@ -287,7 +287,7 @@ ocapn_syrup_write_float32(ocapn_syrup_writer *w, float x)
 	item_start(w);
 	uint32_t b;
 	if (isnan(x))
-		b = UINT32_C(0x7fc00000);
+		b = OCAPN__CANONICAL_NAN32;
 	else
 		memcpy(&b, &x, 4);
 	uint8_t *d = room(w, 5);

@@ -20,6 +20,8 @@ void ocapn__arena_rollback(ocapn_arena *arena, const ocapn__arena_mark *m);
 
 /* Canonical NaN bit pattern written for every NaN (Preserves/Syrup). */
 #define OCAPN__CANONICAL_NAN UINT64_C(0x7ff8000000000000)
+/* The float32 NaN written by the writer (the same quiet NaN, narrowed). */
+#define OCAPN__CANONICAL_NAN32 UINT32_C(0x7fc00000)
 
 /* Write the decimal digits of `u` ending at `end`; returns the start. */
 static inline char *
