@@ -584,8 +584,12 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 				struct frame *f = &d->frames[nf - 1];
 				size_t first = f->first;
 				size_t count = nv - first;
-				ocapn_value *items = d->vals + first;
-				struct span *sp = d->spans + first;
+				/* (no arithmetic on the stacks before their
+				 * first allocation) */
+				ocapn_value *items = count ? d->vals + first
+							   : NULL;
+				struct span *sp = count ? d->spans + first
+							: NULL;
 				if (want == OCAPN_RECORD && count == 0)
 					FAIL(OCAPN_E_SYNTAX, start - buf,
 					    "record without a label");
