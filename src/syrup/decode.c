@@ -442,7 +442,12 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 				if (overflow || n > d->max_atom)
 					FAIL(OCAPN_E_LIMIT, start - buf,
 					    "length exceeds the atom limit");
-
+				/* Refuse now rather than wait for bytes that
+				 * could never be accepted. */
+				if ((uint64_t)(p - buf) + n > d->max_total)
+					FAIL(OCAPN_E_LIMIT, start - buf,
+					    "value exceeds the total size "
+					    "limit");
 				if ((uint64_t)(end - p) < n) {
 					if (capped)
 						FAIL(OCAPN_E_LIMIT, start - buf,

@@ -728,7 +728,7 @@ parse_container(struct ps *ps, ocapn_value *v, int depth, uint8_t kind)
 		    "record without a label");
 	if (n > OCAPN_VALUE_MAX_LEN)
 		return perr(ps, OCAPN_E_LIMIT, open_off, "too many items");
-	if ((kind == OCAPN_DICT || kind == OCAPN_SET) &&
+	if ((kind == OCAPN_DICT || kind == OCAPN_SET) && n > 0 &&
 	    check_unique(ps, ps->stk + base,
 		kind == OCAPN_DICT ? n / 2 : n, kind == OCAPN_DICT ? 2 : 1,
 		open_off))
