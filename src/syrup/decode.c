@@ -48,7 +48,7 @@ struct ocapn_syrup_decoder {
 
 	ocapn_value *vals;
 	struct span *spans;
-	size_t vcap;
+	size_t vcap, scap;
 	struct frame *frames;
 	size_t fcap;
 
@@ -87,7 +87,7 @@ ocapn_syrup_decoder_free(ocapn_syrup_decoder *d)
 	if (!d)
 		return;
 	ocapn__free(&d->a, d->vals, d->vcap * sizeof(*d->vals));
-	ocapn__free(&d->a, d->spans, d->vcap * sizeof(*d->spans));
+	ocapn__free(&d->a, d->spans, d->scap * sizeof(*d->spans));
 	ocapn__free(&d->a, d->frames, d->fcap * sizeof(*d->frames));
 	ocapn_syrup_writer_free(d->kw);
 	ocapn__free(&d->a, d->koff, d->kcap * sizeof(*d->koff));
@@ -152,23 +152,22 @@ ocapn_syrup_decoder_error(const ocapn_syrup_decoder *d, size_t *offset)
 	return d->err;
 }
 
+/*
+ * Grow the value stack and its span stack.  Each keeps its own capacity so
+ * that the allocator is always told a block's true size, even when the
+ * second reallocation fails after the first succeeded; spans are grown
+ * second, so scap <= vcap and scap bounds both.
+ */
 static int
 grow_vals(ocapn_syrup_decoder *d, size_t need)
 {
-	size_t ncap = d->vcap ? d->vcap * 2 : 64;
-	while (ncap < need)
-		ncap *= 2;
-	ocapn_value *nv = ocapn__realloc(&d->a, d->vals,
-	    d->vcap * sizeof(*nv), ncap * sizeof(*nv));
-	if (!nv)
+	if (need < 64)
+		need = 64;
+	if (ocapn__grow(&d->a, (void **)&d->vals, &d->vcap, need,
+		sizeof(*d->vals)) ||
+	    ocapn__grow(&d->a, (void **)&d->spans, &d->scap, need,
+		sizeof(*d->spans)))
 		return OCAPN_E_NOMEM;
-	d->vals = nv;
-	struct span *ns = ocapn__realloc(&d->a, d->spans,
-	    d->vcap * sizeof(*ns), ncap * sizeof(*ns));
-	if (!ns)
-		return OCAPN_E_NOMEM; /* vals grew; vcap unchanged is safe */
-	d->spans = ns;
-	d->vcap = ncap;
 	return OCAPN_OK;
 }
 
@@ -652,7 +651,7 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 			d->max_items))
 			FAIL(OCAPN_E_LIMIT, start - buf,
 			    "container has more items than the limit");
-		if (OCAPN_UNLIKELY(nv == d->vcap) && grow_vals(d, nv + 1))
+		if (OCAPN_UNLIKELY(nv == d->scap) && grow_vals(d, nv + 1))
 			FAIL(OCAPN_E_NOMEM, start - buf, "out of memory");
 		d->vals[nv] = v;
 		d->spans[nv].start = (uint32_t)(start - buf);
