@@ -693,12 +693,15 @@ ocapn_syrup_decode_one(ocapn_syrup_decoder *d, ocapn_arena *arena,
 	size_t used;
 	if (!d || !arena || (!buf && len) || !out)
 		return OCAPN_E_INVAL;
+	ocapn__arena_mark mark;
+	ocapn__arena_mark_get(arena, &mark);
 	int rc = decode(d, arena, buf, len, out, &used);
 	if (rc)
 		return rc;
 	for (size_t i = used; i < len; i++) {
 		if (!ocapn__is_ws(buf[i]) ||
 		    (d->flags & OCAPN_SYRUP_NO_WHITESPACE)) {
+			ocapn__arena_rollback(arena, &mark);
 			d->err = "bytes after the value";
 			d->err_off = i;
 			return OCAPN_E_TRAILING;
