@@ -542,7 +542,8 @@ parse_number(struct ps *ps, ocapn_value *v)
 		bool single = j < ps->n && ps->s[j] == 'f';
 		if (single)
 			j++;
-		if (j < ps->n && is_name_char(ps->s[j]))
+		/* ':' may follow, as after any number: "{inf: 1}" */
+		if (j < ps->n && is_name_char(ps->s[j]) && ps->s[j] != ':')
 			return perr(ps, OCAPN_E_SYNTAX, st, "bad number");
 		ps->i = j;
 		if (single)
