@@ -243,7 +243,8 @@ OCAPN_API int
 ocapn_syrup_write_bigint(ocapn_syrup_writer *w, bool negative,
     const char *digits, size_t nd)
 {
-	if (w->err)
+	/* After NOSPACE keep going: the size needed is still counted. */
+	if (w->err && w->err != OCAPN_E_NOSPACE)
 		return w->err;
 	if (nd == 0)
 		return fail(w, OCAPN_E_INVAL, "integer without digits");
