@@ -145,7 +145,40 @@ put_escaped(struct pr *pr, const uint8_t *s, size_t n, char quote)
 	}
 }
 
-/* Shortest decimal text that reads back to the same double/float. */
+/* printf a number in the C locale's form: the C library may use the
+ * locale's decimal point. */
+static void
+fmt_num(char *buf, size_t cap, int prec, double d)
+{
+	snprintf(buf, cap, "%.*e", prec, d);
+	const char *dp = localeconv()->decimal_point;
+	if (dp && dp[0] && dp[0] != '.')
+		for (char *q = buf; *q; q++)
+			if (*q == dp[0])
+				*q = '.';
+}
+
+/* Does the C-locale text `s` read back as exactly `d`? */
+static bool
+reads_back(const char *s, double d, bool single)
+{
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), "%s", s);
+	const char *dp = localeconv()->decimal_point;
+	if (dp && dp[0] && dp[0] != '.')
+		for (char *q = tmp; *q; q++)
+			if (*q == '.')
+				*q = dp[0];
+	return single ? strtof(tmp, NULL) == (float)d : strtod(tmp, NULL) == d;
+}
+
+/*
+ * The shortest decimal text that reads back to the same double (or float
+ * with the 'f' suffix).  Positional, as in the spec's grammar, when the
+ * decimal exponent is in -4..15 (the shortest digits, padded with zeros:
+ * 100.0, 0.0001); otherwise d.ddde+XX.  Always with a '.' so that it
+ * reads as a float.
+ */
 static void
 put_float(struct pr *pr, double d, bool single)
 {
@@ -161,40 +194,46 @@ put_float(struct pr *pr, double d, bool single)
 		puts_(pr, buf);
 		return;
 	}
-	int maxp = single ? 9 : 17;
-	for (int prec = 1; prec <= maxp; prec++) {
-		snprintf(buf, sizeof(buf), "%.*g", prec, d);
-		/* the C library may use the locale's decimal point */
-		for (char *q = buf; *q; q++)
-			if (*q == ',')
-				*q = '.';
-		char tmp[64];
-		memcpy(tmp, buf, sizeof(tmp));
-		const char *dp = localeconv()->decimal_point;
-		if (dp && dp[0] && dp[0] != '.')
-			for (char *q = tmp; *q; q++)
-				if (*q == '.')
-					*q = dp[0];
-		bool same = single ? (strtof(tmp, NULL) == (float)d)
-				   : (strtod(tmp, NULL) == d);
-		if (same)
+	int maxp = single ? 9 : 17, prec;
+	for (prec = 1; prec < maxp; prec++) {
+		fmt_num(buf, sizeof(buf), prec - 1, d);
+		if (reads_back(buf, d, single))
 			break;
 	}
-	/* Make sure it reads as a float: needs a '.' before any exponent. */
-	char outb[80];
+	fmt_num(buf, sizeof(buf), prec - 1, d);
+	/* buf is [-]d[.ddd]e(+|-)XX: take its digits and exponent. */
 	char *e = strchr(buf, 'e');
-	if (!strchr(buf, '.') && !strchr(buf, 'n')) {
-		if (e) {
-			size_t m = (size_t)(e - buf);
-			snprintf(outb, sizeof(outb), "%.*s.0%s%s", (int)m, buf,
-			    e, sfx);
+	int x = atoi(e + 1);
+	if (x >= -4 && x < 16) {
+		char dg[24];
+		int n = 0;
+		for (const char *q = buf; q < e; q++)
+			if (*q >= '0' && *q <= '9')
+				dg[n++] = *q;
+		if (buf[0] == '-')
+			put(pr, "-", 1);
+		if (x < 0) {
+			put(pr, "0.", 2);
+			for (int k = 0; k < -x - 1; k++)
+				put(pr, "0", 1);
+			put(pr, dg, (size_t)n);
+		} else if (x >= n - 1) {
+			put(pr, dg, (size_t)n);
+			for (int k = 0; k < x - (n - 1); k++)
+				put(pr, "0", 1);
+			put(pr, ".0", 2);
 		} else {
-			snprintf(outb, sizeof(outb), "%s.0%s", buf, sfx);
+			put(pr, dg, (size_t)x + 1);
+			put(pr, ".", 1);
+			put(pr, dg + x + 1, (size_t)(n - x - 1));
 		}
 	} else {
-		snprintf(outb, sizeof(outb), "%s%s", buf, sfx);
+		put(pr, buf, (size_t)(e - buf));
+		if (!memchr(buf, '.', (size_t)(e - buf)))
+			puts_(pr, ".0");
+		puts_(pr, e);
 	}
-	puts_(pr, outb);
+	puts_(pr, sfx);
 }
 
 static void print_value(struct pr *pr, const ocapn_value *v, int depth);
