@@ -366,7 +366,7 @@ ocapn_notation_print(const ocapn_value *v, unsigned flags, ocapn_buffer *out,
 /* Parser                                                               */
 /* ------------------------------------------------------------------ */
 
-#define PARSE_MAX_DEPTH 1000
+#define PARSE_MAX_DEPTH 1000 /* nested containers */
 
 struct ps {
 	const uint8_t *s;
@@ -795,7 +795,7 @@ parse_container(struct ps *ps, ocapn_value *v, int depth, uint8_t kind)
 static int
 parse_value(struct ps *ps, ocapn_value *v, int depth)
 {
-	if (depth > PARSE_MAX_DEPTH)
+	if (depth >= PARSE_MAX_DEPTH)
 		return perr(ps, OCAPN_E_LIMIT, ps->i, "nesting too deep");
 	skip_ws(ps);
 	if (ps->i >= ps->n)
