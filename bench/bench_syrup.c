@@ -8,18 +8,18 @@
  *   (b) a 1024-byte op:deliver carrying dicts, strings, a set and bytes
  *   (c) an op:deliver carrying a 1 MiB bytestring
  *
- * Method: every operation runs in batches of about 20 ms; the batches of
- * all codecs are interleaved, repeated (21 times by default) and the
- * median is reported.  Ratios are the median of the per-repetition ratios,
+ * Method: every operation runs in batches of about 20 ms of the thread's
+ * CPU time; the batches of all codecs are interleaved, repeated (21 times
+ * by default) and the median is reported.  Ratios are the median of the per-repetition ratios,
  * so slow phases of a noisy machine affect both sides alike.  Also
  * reported: allocator calls per decode and encode once warm (through the
  * ocapn_allocator hook), and whether the 1 MiB payload is decoded in place.
  *
- * usage: bench_syrup [--reps N] [--quick] [--callgrind]
+ * usage: bench_syrup [--reps N] [--quick] [--callgrind [a|b|c]]
  *   --quick      3 repetitions of 5 ms batches (a smoke run)
- *   --callgrind  no timing: run each shape (a) operation 10000 times in its
- *                own function, for valgrind --tool=callgrind (see
- *                bench/callgrind.sh)
+ *   --callgrind  no timing: run each operation on one shape (default a)
+ *                10000 times (100 for c) in its own function, for
+ *                valgrind --tool=callgrind (see bench/callgrind.sh)
  *
  * This program only measures and prints; it asserts nothing about time.
  */
@@ -41,10 +41,17 @@
 #define NOINLINE __attribute__((noinline))
 #define LIT(s) (s), (sizeof(s) - 1)
 
+/* CPU time of this thread: time spent descheduled by a busy machine is not
+ * counted (the wall clock is the fallback). */
 static uint64_t
 now_ns(void)
 {
 	struct timespec ts;
+#ifdef CLOCK_THREAD_CPUTIME_ID
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+		return (uint64_t)ts.tv_sec * 1000000000u +
+		    (uint64_t)ts.tv_nsec;
+#endif
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
@@ -564,12 +571,11 @@ bench_shape(struct ctx *c, const struct shape *s, int reps, double batch_ms)
 	}
 }
 
-/* Under callgrind: each shape (a) operation in its own function. */
+/* Under callgrind: each operation in its own function. */
 static void
-callgrind_run(struct ctx *c, const struct shape *a)
+callgrind_run(struct ctx *c, const struct shape *a, long n)
 {
 	c->s = a;
-	const long n = 10000;
 	for (size_t k = 0; k < NOPS; k++) {
 		ops[k].fn(c, n);
 		printf("%s %s: %ld iterations\n", ops[k].decode ? "decode"
@@ -584,6 +590,7 @@ main(int argc, char **argv)
 	int reps = 21;
 	double batch_ms = 20;
 	bool cg = false;
+	char cg_shape = 'a';
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick")) {
 			reps = 3;
@@ -594,9 +601,12 @@ main(int argc, char **argv)
 				die("--reps must be 1..101");
 		} else if (!strcmp(argv[i], "--callgrind")) {
 			cg = true;
+			if (i + 1 < argc && strlen(argv[i + 1]) == 1 &&
+			    strchr("abc", argv[i + 1][0]))
+				cg_shape = argv[++i][0];
 		} else {
 			fprintf(stderr, "usage: bench_syrup [--reps N] "
-					"[--quick] [--callgrind]\n");
+					"[--quick] [--callgrind [a|b|c]]\n");
 			return 2;
 		}
 	}
@@ -615,7 +625,10 @@ main(int argc, char **argv)
 	struct ctx c;
 	ctx_init(&c);
 	if (cg) {
-		callgrind_run(&c, &sa);
+		callgrind_run(&c, cg_shape == 'a' ? &sa
+			: cg_shape == 'b'      ? &sb
+					       : &sc,
+		    cg_shape == 'c' ? 100 : 10000);
 		return 0;
 	}
 	printf("libocapn %s Syrup codec benchmark: %d repetitions of %.0f ms "
