@@ -25,6 +25,14 @@
  */
 #include "syrup_internal.h"
 
+#if defined(__GNUC__) || defined(__clang__)
+#define NOINLINE __attribute__((noinline))
+#define COLD __attribute__((noinline, cold))
+#else
+#define NOINLINE
+#define COLD
+#endif
+
 #define DEFAULT_MAX_DEPTH 64u
 #define DEFAULT_MAX_ATOM (64u << 20)
 #define DEFAULT_MAX_ITEMS (1u << 20)
@@ -263,7 +271,8 @@ derr(ocapn_syrup_decoder *d, int code, size_t off, const char *why)
  * `lax` merely distinct.  `raw`: each input slice is the canonical
  * encoding of its value, so slices are compared in place.
  */
-static int
+/* (kept out of decode() so that its loop stays small) */
+static NOINLINE int
 check_order(ocapn_syrup_decoder *d, const uint8_t *buf,
     const ocapn_value *items, const struct span *sp, size_t count,
     size_t stride, bool raw, bool lax)
@@ -327,81 +336,228 @@ is_digit(uint8_t c)
 }
 
 /*
- * Decode one value.  `one` requires the rest of the buffer to be
- * whitespace.
+ * The digits after the 19th (decode() reads up to 19 without overflow
+ * checks): read up to `lim`; on overflow of uint64 *n becomes UINT64_MAX.
+ */
+static COLD const uint8_t *
+long_number(const uint8_t *p, const uint8_t *lim, uint64_t *n)
+{
+	uint64_t x = *n;
+	while (p < lim && is_digit(*p)) {
+		uint64_t dv = (uint64_t)(*p - '0');
+		x = x > (UINT64_MAX - dv) / 10 ? UINT64_MAX : x * 10 + dv;
+		p++;
+	}
+	*n = x;
+	return p;
+}
+
+/* What a byte starts, between tokens. */
+enum {
+	B_BAD = 0, /* not a type byte */
+	B_WS,
+	B_DIGIT,
+	B_OPEN,
+	B_CLOSE,
+	B_BOOL,
+	B_F64,
+	B_F32,
+};
+
+static const uint8_t byte_class[256] = {[' '] = B_WS, ['\t'] = B_WS,
+    ['\r'] = B_WS, ['\n'] = B_WS, ['0'] = B_DIGIT, ['1'] = B_DIGIT,
+    ['2'] = B_DIGIT, ['3'] = B_DIGIT, ['4'] = B_DIGIT, ['5'] = B_DIGIT,
+    ['6'] = B_DIGIT, ['7'] = B_DIGIT, ['8'] = B_DIGIT, ['9'] = B_DIGIT,
+    ['['] = B_OPEN, ['{'] = B_OPEN, ['<'] = B_OPEN, ['#'] = B_OPEN,
+    [']'] = B_CLOSE, ['}'] = B_CLOSE, ['>'] = B_CLOSE, ['$'] = B_CLOSE,
+    ['t'] = B_BOOL, ['f'] = B_BOOL, ['D'] = B_F64, ['F'] = B_F32};
+
+/* Container kind opened or closed by a byte; atom kind after a length. */
+static const uint8_t open_kind[256] = {['['] = OCAPN_LIST,
+    ['{'] = OCAPN_DICT, ['<'] = OCAPN_RECORD, ['#'] = OCAPN_SET};
+static const uint8_t close_kind[256] = {[']'] = OCAPN_LIST,
+    ['}'] = OCAPN_DICT, ['>'] = OCAPN_RECORD, ['$'] = OCAPN_SET};
+static const uint8_t atom_kind[256] = {[':'] = OCAPN_BYTES,
+    ['"'] = OCAPN_STRING, ['\''] = OCAPN_SYMBOL};
+
+static inline bool
+is_sorted_kind(uint8_t kind)
+{
+	return kind == OCAPN_DICT || kind == OCAPN_SET;
+}
+
+/*
+ * The value stack is full at nv, or the innermost container has reached
+ * the item limit: fail at `off` for the limit, else grow the stacks and
+ * update *lim.
+ */
+static NOINLINE int
+make_room(ocapn_syrup_decoder *d, size_t nf, size_t nv, size_t *lim,
+    size_t off)
+{
+	size_t pf = d->frames[nf - 1].first;
+	if (nv - pf >= d->max_items)
+		return derr(d, OCAPN_E_LIMIT, off,
+		    "container has more items than the limit");
+	if (grow_vals(d, nv + 1))
+		return derr(d, OCAPN_E_NOMEM, off, "out of memory");
+	*lim = pf + d->max_items < d->scap ? pf + d->max_items : d->scap;
+	return OCAPN_OK;
+}
+
+/*
+ * Decode one value from buf[0..len); with `one`, only whitespace may
+ * follow it.
+ *
+ * Invariants of the loop: the open containers are d->frames[0..nf), the
+ * finished items of all of them vals[0..nv), those of the innermost from
+ * d->frames[nf - 1].first on.  Each value is written straight into its
+ * slot: the next item of the innermost container, or `top`.  Input spans
+ * are recorded only for the items of dicts and sets (`sorted`), the only
+ * ones whose order is checked.  What the loop needs most is kept in
+ * locals, and token classes are told apart by a chain of well-predicted
+ * branches, most frequent first (this measured faster than a switch).
  */
 static int
 decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
-    size_t len, ocapn_value **out, size_t *consumed)
+    size_t len, ocapn_value **out, size_t *consumed, bool one)
 {
 	int rc;
 	ocapn__arena_mark mark;
 	ocapn__arena_mark_get(arena, &mark);
 	const bool copy = (d->flags & OCAPN_SYRUP_COPY_ATOMS) != 0;
-	const bool allow_ws = !(d->flags & OCAPN_SYRUP_NO_WHITESPACE);
-	const bool lax = (d->flags & OCAPN_SYRUP_LAX_ORDER) != 0;
-	bool capped = len > d->max_total;
+	const uint64_t max_atom = d->max_atom;
+	const bool capped = len > d->max_total;
 	const uint8_t *const end = buf + (capped ? d->max_total : len);
+	ocapn_value *vals = d->vals; /* reloaded when the stacks grow */
 	const uint8_t *p = buf;
 	size_t nv = 0, nf = 0;
+	/* Items may be pushed up to `lim` = min(first item of the innermost
+	 * container + max_items, stack capacity) before the slow path. */
+	size_t lim = 0;
+	bool sorted = false; /* the innermost container is a dict or set */
 	/* Are the input slices of keys their canonical encodings? */
-	bool raw_keys = !copy && !lax;
-	ocapn_value v;
+	bool raw_keys = !(d->flags & (OCAPN_SYRUP_COPY_ATOMS |
+	    OCAPN_SYRUP_LAX_ORDER));
+	ocapn_value top, *slot;
+
+/* The slot of the next item, growing the stack or failing at the item
+ * limit when `lim` is reached. */
+#define NEXT_SLOT()                                                            \
+	do {                                                                   \
+		if (OCAPN_UNLIKELY(nf == 0)) {                                 \
+			slot = &top;                                           \
+			break;                                                 \
+		}                                                              \
+		if (OCAPN_UNLIKELY(nv >= lim)) {                               \
+			rc = make_room(d, nf, nv, &lim,                        \
+			    (size_t)(start - buf));                            \
+			if (rc)                                                \
+				goto fail_noset;                               \
+			vals = d->vals;                                        \
+		}                                                              \
+		slot = &vals[nv];                                              \
+	} while (0)
 
 	d->err = "";
 	d->err_off = 0;
 
 	for (;;) {
-		while (p < end && ocapn__is_ws(*p)) {
-			if (!allow_ws)
-				FAIL(OCAPN_E_SYNTAX, p - buf,
-				    "whitespace between values");
-			raw_keys = false;
-			p++;
-		}
-		if (p >= end)
+		if (OCAPN_UNLIKELY(p >= end))
 			goto incomplete;
 		const uint8_t *start = p;
 		uint8_t c = *p;
+		uint8_t cls = byte_class[c];
 
-		if (is_digit(c)) {
-			/* Digits: an integer (+ -) or a length (: " '). */
-			uint64_t n = (uint64_t)(c - '0');
-			const uint8_t *dg = p++;
-			bool overflow = false;
-			while (p < end && is_digit(*p)) {
-				uint64_t dv = (uint64_t)(*p - '0');
-				if (n > (UINT64_MAX - dv) / 10)
-					overflow = true;
-				else
-					n = n * 10 + dv;
-				p++;
-				if (OCAPN_UNLIKELY((uint64_t)(p - dg) >
-					d->max_atom))
-					FAIL(OCAPN_E_LIMIT, start - buf,
-					    "number has more digits than the "
-					    "atom limit");
-			}
-			if (p >= end)
-				goto incomplete;
+		if (cls == B_DIGIT) {
+			/* An integer (+ -) or a length (: " ').  The first 19
+			 * digits cannot overflow; beyond them long_number()
+			 * reads at most max_atom + 1 digits and saturates n at
+			 * UINT64_MAX, which every later test treats as too
+			 * big. */
+			NEXT_SLOT();
+			const uint8_t *dg = p;
+			const uint8_t *fast = end - p > 19 ? p + 19 : end;
+			uint64_t n = 0;
+			do
+				n = n * 10 + (uint64_t)(*p++ - '0');
+			while (p < fast && is_digit(*p));
+			if (OCAPN_UNLIKELY(p == dg + 19) && p < end &&
+			    is_digit(*p))
+				p = long_number(p,
+				    (uint64_t)(end - dg) > max_atom
+					? dg + max_atom + 1
+					: end,
+				    &n);
 			size_t nd = (size_t)(p - dg);
+			if (OCAPN_UNLIKELY(nd > max_atom))
+				FAIL(OCAPN_E_LIMIT, start - buf,
+				    "number has more digits than the atom "
+				    "limit");
+			if (OCAPN_UNLIKELY(p >= end))
+				goto incomplete;
 			uint8_t t = *p++;
-			if (t == '+' || t == '-') {
-				if (nd > 1 && dg[0] == '0')
+			uint8_t kind = atom_kind[t];
+			if (kind) {
+				if (OCAPN_UNLIKELY(c == '0' && nd > 1))
+					FAIL(OCAPN_E_NONCANONICAL, start - buf,
+					    "length with a leading zero");
+				if (OCAPN_UNLIKELY(n > max_atom))
+					FAIL(OCAPN_E_LIMIT, start - buf,
+					    "length exceeds the atom limit");
+				if (OCAPN_UNLIKELY(n > (uint64_t)(end - p))) {
+					/* Refuse now rather than wait for
+					 * bytes that could never be
+					 * accepted. */
+					if ((uint64_t)(p - buf) + n >
+					    d->max_total)
+						FAIL(OCAPN_E_LIMIT, start - buf,
+						    "value exceeds the total "
+						    "size limit");
+					goto incomplete;
+				}
+				const uint8_t *pl = p;
+				if (OCAPN_UNLIKELY(copy)) {
+					pl = ocapn_arena_memdup(arena, p,
+					    (size_t)n);
+					if (!pl)
+						FAIL(OCAPN_E_NOMEM, start - buf,
+						    "out of memory");
+				}
+				if (kind != OCAPN_BYTES &&
+				    OCAPN_UNLIKELY(!ocapn__all_ascii(pl, (size_t)n))) {
+					size_t ok = ocapn__utf8_valid_prefix(
+					    pl, (size_t)n);
+					if (ok != n)
+						FAIL(OCAPN_E_UTF8,
+						    (p - buf) + ok,
+						    kind == OCAPN_STRING
+							? "invalid UTF-8 or "
+							  "surrogate in string"
+							: "invalid UTF-8 or "
+							  "surrogate in symbol");
+				}
+				slot->kind = kind;
+				slot->flags = 0;
+				slot->reserved_ = 0;
+				slot->len = (uint32_t)n;
+				slot->u.p = pl;
+				p += n;
+			} else if (t == '+' || t == '-') {
+				if (OCAPN_UNLIKELY(c == '0' && nd > 1))
 					FAIL(OCAPN_E_NONCANONICAL, start - buf,
 					    "integer with a leading zero");
-				if (t == '-' && n == 0 && !overflow)
+				if (OCAPN_UNLIKELY(t == '-' && n == 0))
 					FAIL(OCAPN_E_NONCANONICAL, start - buf,
 					    "negative zero (0-)");
-				if (!overflow &&
-				    n <= (t == '+' ? (uint64_t)INT64_MAX
-						   : (uint64_t)INT64_MAX + 1)) {
-					v.kind = OCAPN_INT;
-					v.flags = 0;
-					v.reserved_ = 0;
-					v.len = 0;
-					v.u.i = t == '+' ? (int64_t)n
-							 : (int64_t)(0 - n);
+				if (OCAPN_LIKELY(n <= (uint64_t)INT64_MAX +
+						(t == '-'))) {
+					slot->kind = OCAPN_INT;
+					slot->flags = 0;
+					slot->reserved_ = 0;
+					slot->len = 0;
+					slot->u.i = t == '+' ? (int64_t)n
+							     : (int64_t)(0 - n);
 				} else {
 					const uint8_t *digits = dg;
 					if (copy) {
@@ -426,238 +582,179 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 							    "while read");
 						digits = cp;
 					}
-					v.kind = OCAPN_INT;
-					v.flags = OCAPN_VALUE_BIGINT |
+					slot->kind = OCAPN_INT;
+					slot->flags = OCAPN_VALUE_BIGINT |
 					    (t == '-' ? OCAPN_VALUE_NEGATIVE
 						      : 0);
-					v.reserved_ = 0;
-					v.len = (uint32_t)nd;
-					v.u.p = digits;
+					slot->reserved_ = 0;
+					slot->len = (uint32_t)nd;
+					slot->u.p = digits;
 				}
-			} else if (t == ':' || t == '"' || t == '\'') {
-				if (nd > 1 && dg[0] == '0')
-					FAIL(OCAPN_E_NONCANONICAL, start - buf,
-					    "length with a leading zero");
-				if (overflow || n > d->max_atom)
-					FAIL(OCAPN_E_LIMIT, start - buf,
-					    "length exceeds the atom limit");
-				/* Refuse now rather than wait for bytes that
-				 * could never be accepted. */
-				if ((uint64_t)(p - buf) + n > d->max_total)
-					FAIL(OCAPN_E_LIMIT, start - buf,
-					    "value exceeds the total size "
-					    "limit");
-				if ((uint64_t)(end - p) < n) {
-					if (capped)
-						FAIL(OCAPN_E_LIMIT, start - buf,
-						    "value exceeds the total "
-						    "size limit");
-					goto incomplete;
-				}
-				const uint8_t *pl = p;
-				if (copy) {
-					pl = ocapn_arena_memdup(arena, p,
-					    (size_t)n);
-					if (!pl)
-						FAIL(OCAPN_E_NOMEM, start - buf,
-						    "out of memory");
-				}
-				if (t != ':') {
-					size_t ok = ocapn__utf8_valid_prefix(
-					    pl, (size_t)n);
-					if (OCAPN_UNLIKELY(ok != n))
-						FAIL(OCAPN_E_UTF8,
-						    (p - buf) + ok,
-						    t == '"'
-							? "invalid UTF-8 or "
-							  "surrogate in string"
-							: "invalid UTF-8 or "
-							  "surrogate in symbol");
-				}
-				v.kind = t == ':' ? OCAPN_BYTES
-				    : t == '"'    ? OCAPN_STRING
-						  : OCAPN_SYMBOL;
-				v.flags = 0;
-				v.reserved_ = 0;
-				v.len = (uint32_t)n;
-				v.u.p = pl;
-				p += n;
 			} else {
 				FAIL(OCAPN_E_SYNTAX, p - 1 - buf,
 				    "expected + - : \" or ' after digits");
 			}
-		} else {
-			switch (c) {
-			case 't':
-			case 'f':
-				v.kind = OCAPN_BOOL;
-				v.flags = 0;
-				v.reserved_ = 0;
-				v.len = 0;
-				v.u.i = 0;
-				v.u.b = c == 't';
-				p++;
-				break;
-			case 'D': {
-				if (end - p < 9) {
-					if (capped)
-						FAIL(OCAPN_E_LIMIT, start - buf,
-						    "value exceeds the total "
-						    "size limit");
-					goto incomplete;
-				}
-				uint8_t b8[8];
-				memcpy(b8, p + 1, 8);
-				uint64_t bits = 0;
-				for (int i = 0; i < 8; i++)
-					bits = (bits << 8) | b8[i];
-				if ((bits & ~F64_SIGN) > F64_INF &&
-				    bits != OCAPN__CANONICAL_NAN)
-					raw_keys = false;
-				v.kind = OCAPN_FLOAT64;
-				v.flags = 0;
-				v.reserved_ = 0;
-				v.len = 0;
-				memcpy(&v.u.f64, &bits, 8);
-				p += 9;
-				break;
+		} else if (cls == B_OPEN) {
+			if (OCAPN_UNLIKELY(nf >= d->max_depth))
+				FAIL(OCAPN_E_LIMIT, start - buf,
+				    "nesting deeper than the depth limit");
+			if (OCAPN_UNLIKELY(nf == d->fcap) &&
+			    ocapn__grow(&d->a, (void **)&d->frames, &d->fcap,
+				nf + 1, sizeof(struct frame)))
+				FAIL(OCAPN_E_NOMEM, start - buf,
+				    "out of memory");
+			struct frame *f = &d->frames[nf++];
+			f->kind = open_kind[c];
+			f->first = (uint32_t)nv;
+			f->start = (uint32_t)(start - buf);
+			lim = nv + d->max_items < d->scap ? nv + d->max_items
+							  : d->scap;
+			sorted = is_sorted_kind(f->kind);
+			p++;
+			continue;
+		} else if (cls == B_CLOSE) {
+			uint8_t want = close_kind[c];
+			if (OCAPN_UNLIKELY(nf == 0 ||
+				d->frames[nf - 1].kind != want))
+				FAIL(OCAPN_E_SYNTAX, start - buf,
+				    nf == 0 ? "closing byte without an open "
+					      "container"
+					    : "closing byte does not match the "
+					      "open container");
+			const struct frame *f = &d->frames[nf - 1];
+			size_t first = f->first;
+			size_t count = nv - first;
+			if (OCAPN_UNLIKELY(want == OCAPN_RECORD && count == 0))
+				FAIL(OCAPN_E_SYNTAX, start - buf,
+				    "record without a label");
+			if (OCAPN_UNLIKELY(want == OCAPN_DICT && (count & 1)))
+				FAIL(OCAPN_E_SYNTAX, start - buf,
+				    "dict key without a value");
+			if (sorted && count > (want == OCAPN_DICT ? 2u : 1u)) {
+				rc = check_order(d, buf, vals + first,
+				    d->spans + first, count,
+				    want == OCAPN_DICT ? 2 : 1, raw_keys,
+				    (d->flags & OCAPN_SYRUP_LAX_ORDER) != 0);
+				if (rc)
+					goto fail_noset;
 			}
-			case 'F': {
-				if (end - p < 5) {
-					if (capped)
-						FAIL(OCAPN_E_LIMIT, start - buf,
-						    "value exceeds the total "
-						    "size limit");
-					goto incomplete;
-				}
-				uint8_t b4[4];
-				memcpy(b4, p + 1, 4);
-				uint32_t bits = (uint32_t)b4[0] << 24 |
-				    (uint32_t)b4[1] << 16 |
-				    (uint32_t)b4[2] << 8 | b4[3];
-				if ((bits & ~F32_SIGN) > F32_INF &&
-				    bits != OCAPN__CANONICAL_NAN32)
-					raw_keys = false;
-				v.kind = OCAPN_FLOAT32;
-				v.flags = 0;
-				v.reserved_ = 0;
-				v.len = 0;
-				v.u.i = 0;
-				memcpy(&v.u.f32, &bits, 4);
-				p += 5;
-				break;
-			}
-			case '[':
-			case '{':
-			case '<':
-			case '#': {
-				if (nf >= d->max_depth)
-					FAIL(OCAPN_E_LIMIT, start - buf,
-					    "nesting deeper than the depth "
-					    "limit");
-				if (nf == d->fcap &&
-				    ocapn__grow(&d->a, (void **)&d->frames,
-					&d->fcap, nf + 1, sizeof(struct frame)))
+			ocapn_value *arr = NULL;
+			if (count) {
+				arr = ocapn__arena_alloc_aligned(arena,
+				    count * sizeof(ocapn_value));
+				if (OCAPN_UNLIKELY(!arr))
 					FAIL(OCAPN_E_NOMEM, start - buf,
 					    "out of memory");
-				struct frame *f = &d->frames[nf++];
-				f->kind = c == '[' ? OCAPN_LIST
-				    : c == '{'     ? OCAPN_DICT
-				    : c == '<'     ? OCAPN_RECORD
-						   : OCAPN_SET;
-				f->first = (uint32_t)nv;
-				f->start = (uint32_t)(start - buf);
+				for (size_t k = 0; k < count; k++)
+					arr[k] = vals[first + k];
+			}
+			/* The container becomes an item of its parent. */
+			start = buf + f->start;
+			nv = first;
+			if (--nf) {
+				size_t pf = d->frames[nf - 1].first;
+				lim = pf + d->max_items < d->scap
+				    ? pf + d->max_items
+				    : d->scap;
+				sorted = is_sorted_kind(d->frames[nf - 1].kind);
+			}
+			NEXT_SLOT();
+			slot->kind = want;
+			slot->flags = 0;
+			slot->reserved_ = 0;
+			slot->len = (uint32_t)(want == OCAPN_DICT ? count / 2
+								  : count);
+			slot->u.items = arr;
+			p++;
+		} else if (OCAPN_UNLIKELY(cls == B_WS)) {
+			if (d->flags & OCAPN_SYRUP_NO_WHITESPACE)
+				FAIL(OCAPN_E_SYNTAX, p - buf,
+				    "whitespace between values");
+			raw_keys = false;
+			do
 				p++;
-				continue;
+			while (p < end && ocapn__is_ws(*p));
+			continue;
+		} else if (cls == B_BOOL) {
+			NEXT_SLOT();
+			slot->kind = OCAPN_BOOL;
+			slot->flags = 0;
+			slot->reserved_ = 0;
+			slot->len = 0;
+			slot->u.i = 0;
+			slot->u.b = c == 't';
+			p++;
+		} else if (cls == B_F64) {
+			if (OCAPN_UNLIKELY(end - p < 9)) {
+				if (capped)
+					FAIL(OCAPN_E_LIMIT, start - buf,
+					    "value exceeds the total size "
+					    "limit");
+				goto incomplete;
 			}
-			case ']':
-			case '}':
-			case '>':
-			case '$': {
-				uint8_t want = c == ']' ? OCAPN_LIST
-				    : c == '}'          ? OCAPN_DICT
-				    : c == '>'          ? OCAPN_RECORD
-							: OCAPN_SET;
-				if (nf == 0 || d->frames[nf - 1].kind != want)
-					FAIL(OCAPN_E_SYNTAX, start - buf,
-					    nf == 0 ? "closing byte without an "
-						      "open container"
-						    : "closing byte does not "
-						      "match the open "
-						      "container");
-				struct frame *f = &d->frames[nf - 1];
-				size_t first = f->first;
-				size_t count = nv - first;
-				/* (no arithmetic on the stacks before their
-				 * first allocation) */
-				ocapn_value *items = count ? d->vals + first
-							   : NULL;
-				struct span *sp = count ? d->spans + first
-							: NULL;
-				if (want == OCAPN_RECORD && count == 0)
-					FAIL(OCAPN_E_SYNTAX, start - buf,
-					    "record without a label");
-				if (want == OCAPN_DICT && (count & 1))
-					FAIL(OCAPN_E_SYNTAX, start - buf,
-					    "dict key without a value");
-				if ((want == OCAPN_DICT || want == OCAPN_SET) &&
-				    count > (want == OCAPN_DICT ? 2u : 1u)) {
-					rc = check_order(d, buf, items, sp,
-					    count, want == OCAPN_DICT ? 2 : 1,
-					    raw_keys, lax);
-					if (rc)
-						goto fail_noset;
-				}
-				ocapn_value *arr = NULL;
-				if (count) {
-					arr = ocapn_arena_alloc(arena,
-					    count * sizeof(ocapn_value));
-					if (!arr)
-						FAIL(OCAPN_E_NOMEM,
-						    start - buf,
-						    "out of memory");
-					memcpy(arr, items,
-					    count * sizeof(ocapn_value));
-				}
-				v.kind = want;
-				v.flags = 0;
-				v.reserved_ = 0;
-				v.len = (uint32_t)(want == OCAPN_DICT
-					? count / 2
-					: count);
-				v.u.items = arr;
-				start = buf + f->start;
-				nv = first;
-				nf--;
-				p++;
-				break;
+			NEXT_SLOT();
+			uint64_t bits = 0;
+			for (int i = 1; i <= 8; i++)
+				bits = (bits << 8) | p[i];
+			if ((bits & ~F64_SIGN) > F64_INF &&
+			    bits != OCAPN__CANONICAL_NAN)
+				raw_keys = false;
+			slot->kind = OCAPN_FLOAT64;
+			slot->flags = 0;
+			slot->reserved_ = 0;
+			slot->len = 0;
+			memcpy(&slot->u.f64, &bits, 8);
+			p += 9;
+		} else if (cls == B_F32) {
+			if (OCAPN_UNLIKELY(end - p < 5)) {
+				if (capped)
+					FAIL(OCAPN_E_LIMIT, start - buf,
+					    "value exceeds the total size "
+					    "limit");
+				goto incomplete;
 			}
-			default:
-				FAIL(OCAPN_E_SYNTAX, start - buf,
-				    "unknown type byte");
-			}
+			NEXT_SLOT();
+			uint32_t bits = (uint32_t)p[1] << 24 |
+			    (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+			if ((bits & ~F32_SIGN) > F32_INF &&
+			    bits != OCAPN__CANONICAL_NAN32)
+				raw_keys = false;
+			slot->kind = OCAPN_FLOAT32;
+			slot->flags = 0;
+			slot->reserved_ = 0;
+			slot->len = 0;
+			slot->u.i = 0;
+			memcpy(&slot->u.f32, &bits, 4);
+			p += 5;
+		} else {
+			FAIL(OCAPN_E_SYNTAX, start - buf, "unknown type byte");
 		}
 
-		if (nf == 0) {
-			ocapn_value *res = ocapn_arena_alloc(arena, sizeof(v));
+		if (OCAPN_UNLIKELY(slot == &top)) {
+			ocapn_value *res = ocapn__arena_alloc_aligned(arena,
+			    sizeof(top));
 			if (!res)
 				FAIL(OCAPN_E_NOMEM, start - buf, "out of memory");
-			*res = v;
+			*res = top;
+			if (one && p != buf + len) {
+				for (const uint8_t *q = p; q < buf + len; q++)
+					if (!ocapn__is_ws(*q) ||
+					    (d->flags &
+						OCAPN_SYRUP_NO_WHITESPACE))
+						FAIL(OCAPN_E_TRAILING, q - buf,
+						    "bytes after the value");
+			}
 			*out = res;
 			*consumed = (size_t)(p - buf);
 			return OCAPN_OK;
 		}
-		if (OCAPN_UNLIKELY(nv - d->frames[nf - 1].first >=
-			d->max_items))
-			FAIL(OCAPN_E_LIMIT, start - buf,
-			    "container has more items than the limit");
-		if (OCAPN_UNLIKELY(nv == d->scap) && grow_vals(d, nv + 1))
-			FAIL(OCAPN_E_NOMEM, start - buf, "out of memory");
-		d->vals[nv] = v;
-		d->spans[nv].start = (uint32_t)(start - buf);
-		d->spans[nv].end = (uint32_t)(p - buf);
+		if (sorted) {
+			d->spans[nv].start = (uint32_t)(start - buf);
+			d->spans[nv].end = (uint32_t)(p - buf);
+		}
 		nv++;
 	}
+#undef NEXT_SLOT
 
 incomplete:
 	ocapn__arena_rollback(arena, &mark);
@@ -683,7 +780,7 @@ ocapn_syrup_decode(ocapn_syrup_decoder *d, ocapn_arena *arena,
 {
 	if (!d || !arena || (!buf && len) || !out || !consumed)
 		return OCAPN_E_INVAL;
-	return decode(d, arena, buf, len, out, consumed);
+	return decode(d, arena, buf, len, out, consumed, false);
 }
 
 OCAPN_API int
@@ -693,19 +790,5 @@ ocapn_syrup_decode_one(ocapn_syrup_decoder *d, ocapn_arena *arena,
 	size_t used;
 	if (!d || !arena || (!buf && len) || !out)
 		return OCAPN_E_INVAL;
-	ocapn__arena_mark mark;
-	ocapn__arena_mark_get(arena, &mark);
-	int rc = decode(d, arena, buf, len, out, &used);
-	if (rc)
-		return rc;
-	for (size_t i = used; i < len; i++) {
-		if (!ocapn__is_ws(buf[i]) ||
-		    (d->flags & OCAPN_SYRUP_NO_WHITESPACE)) {
-			ocapn__arena_rollback(arena, &mark);
-			d->err = "bytes after the value";
-			d->err_off = i;
-			return OCAPN_E_TRAILING;
-		}
-	}
-	return OCAPN_OK;
+	return decode(d, arena, buf, len, out, &used, true);
 }
