@@ -290,7 +290,8 @@ check_order(ocapn_syrup_decoder *d, const uint8_t *buf,
 			int r = cmp_bytes(buf + x->start, x->end - x->start,
 			    buf + y->start, y->end - y->start);
 			if (r == 0)
-				return derr(d, OCAPN_E_DUPLICATE, y->start, dup);
+				return derr(d, OCAPN_E_DUPLICATE, y->start,
+				    dup);
 			if (r > 0)
 				return derr(d, OCAPN_E_NONCANONICAL, y->start,
 				    unsorted);
@@ -333,6 +334,26 @@ static inline bool
 is_digit(uint8_t c)
 {
 	return (unsigned)(c - '0') < 10u;
+}
+
+/*
+ * COPY_ATOMS: a private copy of a big integer's digits, checked again
+ * because the input may have changed since it was read.
+ */
+static COLD int
+copy_digits(ocapn_arena *arena, const uint8_t *dg, size_t nd,
+    const uint8_t **out)
+{
+	uint8_t *cp = ocapn_arena_memdup(arena, dg, nd);
+	if (!cp)
+		return OCAPN_E_NOMEM;
+	if (cp[0] == '0')
+		return OCAPN_E_SYNTAX;
+	for (size_t k = 0; k < nd; k++)
+		if (!is_digit(cp[k]))
+			return OCAPN_E_SYNTAX;
+	*out = cp;
+	return OCAPN_OK;
 }
 
 /*
@@ -524,8 +545,8 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 						FAIL(OCAPN_E_NOMEM, start - buf,
 						    "out of memory");
 				}
-				if (kind != OCAPN_BYTES &&
-				    OCAPN_UNLIKELY(!ocapn__all_ascii(pl, (size_t)n))) {
+				if (kind != OCAPN_BYTES && OCAPN_UNLIKELY(
+					!ocapn__all_ascii(pl, (size_t)n))) {
 					size_t ok = ocapn__utf8_valid_prefix(
 					    pl, (size_t)n);
 					if (ok != n)
@@ -533,9 +554,11 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 						    (p - buf) + ok,
 						    kind == OCAPN_STRING
 							? "invalid UTF-8 or "
-							  "surrogate in string"
+							  "surrogate in "
+							  "string"
 							: "invalid UTF-8 or "
-							  "surrogate in symbol");
+							  "surrogate in "
+							  "symbol");
 				}
 				slot->kind = kind;
 				slot->flags = 0;
@@ -560,28 +583,13 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 							     : (int64_t)(0 - n);
 				} else {
 					const uint8_t *digits = dg;
-					if (copy) {
-						uint8_t *cp = ocapn_arena_memdup(
-						    arena, dg, nd);
-						if (!cp)
-							FAIL(OCAPN_E_NOMEM,
-							    start - buf,
-							    "out of memory");
-						/* re-check the private copy */
-						for (size_t k = 0; k < nd; k++)
-							if (!is_digit(cp[k]))
-								FAIL(OCAPN_E_SYNTAX,
-								    start - buf,
-								    "integer "
-								    "changed "
-								    "while read");
-						if (cp[0] == '0')
-							FAIL(OCAPN_E_SYNTAX,
-							    start - buf,
-							    "integer changed "
-							    "while read");
-						digits = cp;
-					}
+					if (copy && (rc = copy_digits(arena, dg,
+							 nd, &digits)))
+						FAIL(rc, start - buf,
+						    rc == OCAPN_E_NOMEM
+							? "out of memory"
+							: "integer changed "
+							  "while read");
 					slot->kind = OCAPN_INT;
 					slot->flags = OCAPN_VALUE_BIGINT |
 					    (t == '-' ? OCAPN_VALUE_NEGATIVE
@@ -734,7 +742,8 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 			ocapn_value *res = ocapn__arena_alloc_aligned(arena,
 			    sizeof(top));
 			if (!res)
-				FAIL(OCAPN_E_NOMEM, start - buf, "out of memory");
+				FAIL(OCAPN_E_NOMEM, start - buf,
+				    "out of memory");
 			*res = top;
 			if (one && p != buf + len) {
 				for (const uint8_t *q = p; q < buf + len; q++)

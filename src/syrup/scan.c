@@ -161,7 +161,8 @@ ocapn_syrup_scanner_feed(ocapn_syrup_scanner *s, const uint8_t *chunk,
 				if (s->pos + s->num > s->max_total)
 					return serr(s, OCAPN_E_LIMIT,
 					    s->pos - 1 - s->ndigits,
-					    "value exceeds the total size limit");
+					    "value exceeds the total size "
+					    "limit");
 				if (s->num == 0)
 					goto value_done;
 				s->skip = s->num;
