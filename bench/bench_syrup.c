@@ -10,10 +10,11 @@
  *
  * Method: every operation runs in batches of about 20 ms of the thread's
  * CPU time; the batches of all codecs are interleaved, repeated (21 times
- * by default) and the median is reported.  Ratios are the median of the per-repetition ratios,
- * so slow phases of a noisy machine affect both sides alike.  Also
- * reported: allocator calls per decode and encode once warm (through the
- * ocapn_allocator hook), and whether the 1 MiB payload is decoded in place.
+ * by default) and the median is reported.  Ratios are the median of the
+ * per-repetition ratios, so slow phases of a noisy machine affect both
+ * sides alike.  Also reported: allocator calls per decode and encode once
+ * warm (through the ocapn_allocator hook), and whether the 1 MiB payload is
+ * decoded in place.
  *
  * usage: bench_syrup [--reps N] [--quick] [--callgrind [a|b|c]]
  *   --quick      3 repetitions of 5 ms batches (a smoke run)
@@ -567,7 +568,8 @@ bench_shape(struct ctx *c, const struct shape *s, int reps, double batch_ms)
 		bool inside = b->u.p >= s->syrup && b->u.p < s->syrup + s->len;
 		printf("  1 MiB payload decoded in place (points into the "
 		       "input): %s; %.1f GB/s of input\n",
-		    inside ? "yes" : "NO", (double)s->len / median(ns[od], reps));
+		    inside ? "yes" : "NO",
+		    (double)s->len / median(ns[od], reps));
 	}
 }
 

@@ -174,8 +174,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(why && why[0]);
 			FUZZ_CHECK(eo <= size - off);
 			/* The copying decoder rejects it the same way. */
-			int rc2 = ocapn_syrup_decode(dec_copy, arena, data + off,
-			    size - off, &v, &used);
+			int rc2 = ocapn_syrup_decode(dec_copy, arena,
+			    data + off, size - off, &v, &used);
 			FUZZ_CHECK(rc2 == rc);
 			break;
 		}

@@ -98,8 +98,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t c = 0;
 		while (c < n) {
 			size_t used = 0;
-			sc_rc = ocapn_syrup_scanner_feed(sc, in + pos + c, n - c,
-			    &used);
+			sc_rc = ocapn_syrup_scanner_feed(sc, in + pos + c,
+			    n - c, &used);
 			FUZZ_CHECK(used <= n - c);
 			if (sc_rc == OCAPN_OK) {
 				FUZZ_CHECK(used > 0);
@@ -133,7 +133,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    (sc_rc == OCAPN_OK && ndec &&
 				len == dec_ends[ndec - 1]));
 			size_t last = ndec ? dec_ends[ndec - 1] : 0;
-			FUZZ_CHECK(ocapn_syrup_scanner_pending(sc) == len - last);
+			FUZZ_CHECK(ocapn_syrup_scanner_pending(sc) ==
+			    len - last);
 		} else if (sc_rc != OCAPN_OK && sc_rc != OCAPN_E_INCOMPLETE) {
 			/* The scanner rejected value number nsc >= ndec, and
 			 * the decoder rejected value number ndec. */

@@ -165,12 +165,13 @@ mutate(uint8_t *buf, size_t len, size_t cap, const struct input *other)
 		switch (rnd(8)) {
 		case 0: /* flip a bit */
 			if (len)
-				buf[rnd((uint32_t)len)] ^= (uint8_t)(1u << rnd(8));
+				buf[rnd((uint32_t)len)] ^=
+				    (uint8_t)(1u << rnd(8));
 			break;
 		case 1: /* overwrite with an interesting byte */
 			if (len)
-				buf[rnd((uint32_t)len)] = (uint8_t)interesting[rnd(
-				    sizeof(interesting) - 1)];
+				buf[rnd((uint32_t)len)] = (uint8_t)
+				    interesting[rnd(sizeof(interesting) - 1)];
 			break;
 		case 2: /* insert an interesting byte */
 			if (len < cap) {

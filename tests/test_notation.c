@@ -303,8 +303,8 @@ test_parse_sequence(void **state)
 		ocapn_value *v;
 		size_t used, eo;
 		const char *why;
-		int rc = ocapn_notation_parse(text + off, sizeof(text) - 1 - off,
-		    arena, &v, &used, &eo, &why);
+		int rc = ocapn_notation_parse(text + off,
+		    sizeof(text) - 1 - off, arena, &v, &used, &eo, &why);
 		if (rc == OCAPN_E_INCOMPLETE)
 			break;
 		assert_int_equal(rc, 0);

@@ -72,8 +72,8 @@ rejects_with(ocapn_syrup_decoder *dec, ocapn_arena *arena,
 	if (rc != code || off != offset || !strstr(reason, why))
 		fail_msg("input '%.*s': got %s at %zu (%s), want %s at %zu "
 			 "(%s)",
-		    (int)len, (const char *)buf, ocapn_err_name(rc), off, reason,
-		    ocapn_err_name(code), offset, why);
+		    (int)len, (const char *)buf, ocapn_err_name(rc), off,
+		    reason, ocapn_err_name(code), offset, why);
 	assert_int_equal(ocapn_arena_used(arena), before);
 }
 
@@ -1092,7 +1092,8 @@ test_out_of_memory(void **state)
 		ocapn_arena *arena = ocapn_arena_new(&c.alloc);
 		if (d && arena) {
 			ocapn_value *v;
-			int rc = ocapn_syrup_decode_one(d, arena, zoo, zlen, &v);
+			int rc = ocapn_syrup_decode_one(d, arena, zoo, zlen,
+			    &v);
 			assert_true(rc == OCAPN_OK || rc == OCAPN_E_NOMEM);
 			succeeded = rc == OCAPN_OK;
 		}

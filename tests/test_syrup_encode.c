@@ -189,7 +189,8 @@ test_utf8_checked(void **state)
 {
 	ocapn_syrup_writer *w = *state;
 	static const char *const bad[] = {"\xc3\x28", "\xc0\x80",
-	    "\xed\xa0\x80", "\xed\xbf\xbf", "\xf4\x90\x80\x80", "\xff", "a\x80"};
+	    "\xed\xa0\x80", "\xed\xbf\xbf", "\xf4\x90\x80\x80", "\xff",
+	    "a\x80"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		assert_int_equal(ocapn_syrup_write_string(w, bad[i],
 				     strlen(bad[i])),

@@ -51,8 +51,8 @@ scan_chunks(ocapn_syrup_scanner *sc, const uint8_t *s, size_t len,
 		size_t done = 0;
 		while (done < c) {
 			size_t used = 0;
-			rc = ocapn_syrup_scanner_feed(sc, piece + done, c - done,
-			    &used);
+			rc = ocapn_syrup_scanner_feed(sc, piece + done,
+			    c - done, &used);
 			if (rc == OCAPN_OK) {
 				assert_true(used > 0 && used <= c - done);
 				done += used;
@@ -93,8 +93,8 @@ test_capture_streams_every_chunk_size(void **state)
 		ocapn_syrup_scanner *sc = ocapn_syrup_scanner_new(NULL, NULL);
 		for (size_t chunk = 1; chunk <= st[s].len; chunk++) {
 			int rc;
-			size_t ng = scan_chunks(sc, st[s].data, st[s].len, chunk,
-			    got, MAXV, &rc);
+			size_t ng = scan_chunks(sc, st[s].data, st[s].len,
+			    chunk, got, MAXV, &rc);
 			if (ng != nw || memcmp(got, want, nw * sizeof(size_t)))
 				fail_msg("%s: chunks of %zu: %zu values, want "
 					 "%zu",
