@@ -251,6 +251,7 @@ static const struct qcase parse_cases[] = {
     Q("{a: 1,}", "{1\"a1+}"),
     Q("{a: 1 b: 2}", "{1\"a1+1\"b2+}"),
     Q("{b: 1, a: 2}", "{1\"a2+1\"b1+}"),
+    Q("{t:1, inf:2}", "{D\x7f\xf0\x00\x00\x00\x00\x00\x00" "2+t1+}"),
     Q("{t: 1, nan: 2, inf: 3, -inf: 4, inff: 5}",
 	"{D\x7f\xf0\x00\x00\x00\x00\x00\x00" "3+D\x7f\xf8\x00\x00\x00\x00"
 	"\x00\x00" "2+D\xff\xf0\x00\x00\x00\x00\x00\x00" "4+F\x7f\x80\x00"

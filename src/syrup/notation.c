@@ -659,6 +659,21 @@ parse_number(struct ps *ps, ocapn_value *v)
 	return OCAPN_OK;
 }
 
+/* The keyword (t f inf nan inff nanf) of `nl` bytes at ps->i. */
+static void
+keyword_value(struct ps *ps, size_t nl, ocapn_value *v)
+{
+	const uint8_t *s = ps->s + ps->i;
+	ps->i += nl;
+	if (nl == 1)
+		ocapn_value_set_bool(v, s[0] == 't');
+	else if (nl == 3)
+		ocapn_value_set_float64(v,
+		    s[0] == 'n' ? (double)NAN : (double)INFINITY);
+	else
+		ocapn_value_set_float32(v, s[0] == 'n' ? NAN : INFINITY);
+}
+
 /* Sort-free duplicate check of dict keys / set items via encodings. */
 static int
 check_unique(struct ps *ps, const ocapn_value *items, size_t n,
@@ -730,6 +745,9 @@ parse_container(struct ps *ps, ocapn_value *v, int depth, uint8_t kind)
 					    "out of memory");
 				ocapn_value_set_string(&item, (char *)cp, nl);
 				ps->i += nl;
+			} else if (nl) {
+				/* a keyword, which like a name stops at ':' */
+				keyword_value(ps, nl, &item);
 			} else if (parse_value(ps, &item, depth + 1)) {
 				return ps->err;
 			}
@@ -869,25 +887,9 @@ parse_value(struct ps *ps, ocapn_value *v, int depth)
 		return parse_number(ps, v);
 	if (is_alpha(c)) {
 		size_t nl = scan_name(ps, false);
-		const uint8_t *s = ps->s + ps->i;
-		if (nl == 1 && (s[0] == 't' || s[0] == 'f')) {
-			ocapn_value_set_bool(v, s[0] == 't');
-			ps->i += 1;
+		if (is_keyword(ps->s + ps->i, nl)) {
+			keyword_value(ps, nl, v);
 			return OCAPN_OK;
-		}
-		if ((nl == 3 || nl == 4) &&
-		    (memcmp(s, "inf", 3) == 0 || memcmp(s, "nan", 3) == 0) &&
-		    (nl == 3 || s[3] == 'f')) {
-			bool single = nl == 4;
-			if (s[0] == 'n') {
-				if (single)
-					ocapn_value_set_float32(v, NAN);
-				else
-					ocapn_value_set_float64(v, (double)NAN);
-				ps->i += nl;
-				return OCAPN_OK;
-			}
-			return parse_number(ps, v);
 		}
 		return perr(ps, OCAPN_E_SYNTAX, ps->i,
 		    "bare name: write 'name for a symbol or \"name\" for a "
