@@ -607,10 +607,62 @@ test_float_shortest(void **state)
 	ocapn_arena_free(arena);
 }
 
+/* The parser allocates through the arena's allocator only, and survives
+ * its failures without leaks. */
+static void
+test_parse_allocator(void **state)
+{
+	(void)state;
+	char *text = malloc(8 * 2000 + 3);
+	size_t len = 0;
+	text[len++] = '[';
+	for (int i = 0; i < 2000; i++)
+		len += (size_t)sprintf(text + len, "%d ", i);
+	text[len++] = ']';
+	tu_counter c;
+	tu_counter_init(&c);
+	ocapn_arena *arena = ocapn_arena_new(&c.alloc);
+	/* One chunk big enough for the values, kept across the reset. */
+	assert_non_null(ocapn_arena_alloc(arena, 512 * 1024));
+	ocapn_arena_reset(arena);
+	long long arena_bytes = c.live_bytes;
+	unsigned long before = c.calls;
+	ocapn_value *v;
+	size_t used, eo;
+	const char *why;
+	assert_int_equal(ocapn_notation_parse(text, len, arena, &v, &used, &eo,
+			     &why),
+	    0);
+	assert_int_equal(ocapn_value_count(v), 2000);
+	/* Its item stack grew through our allocator, and was freed. */
+	assert_true(c.calls > before);
+	assert_int_equal(c.live_bytes, arena_bytes);
+	ocapn_arena_free(arena);
+	assert_int_equal(c.live_bytes, 0);
+
+	bool succeeded = false;
+	for (unsigned long lim = 1; lim < 40 && !succeeded; lim++) {
+		tu_counter_init(&c);
+		c.fail_after = lim;
+		arena = ocapn_arena_new(&c.alloc);
+		if (arena) {
+			int rc = ocapn_notation_parse(text, len, arena, &v,
+			    &used, &eo, &why);
+			assert_true(rc == OCAPN_OK || rc == OCAPN_E_NOMEM);
+			succeeded = rc == OCAPN_OK;
+		}
+		ocapn_arena_free(arena);
+		assert_int_equal(c.live_bytes, 0);
+	}
+	assert_true(succeeded);
+	free(text);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_parse_allocator),
 	    cmocka_unit_test(test_print),
 	    cmocka_unit_test(test_parse),
 	    cmocka_unit_test(test_parse_sequence),

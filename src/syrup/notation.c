@@ -909,7 +909,7 @@ ocapn_notation_parse(const char *text, size_t len, ocapn_arena *arena,
 	ps.n = len;
 	ps.arena = arena;
 	ps.reason = "";
-	ocapn__alloc_init(&ps.a, NULL);
+	ocapn__alloc_init(&ps.a, &arena->a);
 	ocapn__arena_mark mark;
 	ocapn__arena_mark_get(arena, &mark);
 	ocapn_value v;
