@@ -2,12 +2,12 @@
  * Strict Syrup decoder.
  *
  * Iterative: open containers live on a frame stack, finished items on a
- * value stack (with their input offsets on a parallel stack).  When a
- * container closes, its items are checked (record label present, dict
- * pairs complete, keys and set items strictly increasing by encoded bytes)
- * and moved into one array in the arena.  So each value costs a push and
- * a copy, and a message allocates only its container arrays, from the
- * arena; the stacks are reused across calls.
+ * value stack (the items of dicts and sets with their input spans on a
+ * parallel stack).  When a container closes, its items are checked (record
+ * label present, dict pairs complete, keys and set items strictly
+ * increasing by encoded bytes) and moved into one array in the arena.  So
+ * each value costs a store and a copy, and a message allocates only its
+ * container arrays, from the arena; the stacks are reused across calls.
  *
  * Ordering is checked on the input bytes themselves, which are the
  * canonical encoding of each key, unless a key's input slice might differ
