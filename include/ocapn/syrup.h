@@ -259,7 +259,8 @@ OCAPN_API uint64_t ocapn_syrup_decoder_get_limit(
  * whitespace); call again with more bytes.  Nothing was kept, but the
  * arena may have grown: reset it when convenient.
  * Any other error: the input is invalid; ocapn_syrup_decoder_error() gives
- * the byte offset and the reason.
+ * the byte offset and the reason.  After any failure the arena holds no
+ * more than before the call.
  *
  * Unless OCAPN_SYRUP_COPY_ATOMS was given, string, symbol, bytestring and
  * big-integer payloads point into `buf`: keep `buf` alive and unchanged as

@@ -9,29 +9,16 @@
  */
 #include "syrup_internal.h"
 
-#define ALIGN 16u
+#define ALIGN OCAPN__ARENA_ALIGN
 #define FIRST_CHUNK 4096u
 #define RETAIN_MAX (8u << 20) /* never keep more than this across resets */
 
-struct chunk {
-	struct chunk *next;
-	size_t size; /* usable bytes in data[] */
-	size_t pad_;
-	_Alignas(16) unsigned char data[];
-};
+/* struct ocapn__chunk and struct ocapn_arena are in syrup_internal.h */
 
-struct ocapn_arena {
-	ocapn_allocator a;
-	struct chunk *head;
-	size_t off;      /* bytes used in head */
-	size_t used;     /* bytes handed out since reset */
-	size_t reserved; /* sum of chunk sizes */
-};
-
-static struct chunk *
+static struct ocapn__chunk *
 chunk_new(ocapn_arena *ar, size_t size)
 {
-	struct chunk *c = ocapn__malloc(&ar->a, sizeof(*c) + size);
+	struct ocapn__chunk *c = ocapn__malloc(&ar->a, sizeof(*c) + size);
 	if (!c)
 		return NULL;
 	c->size = size;
@@ -41,7 +28,7 @@ chunk_new(ocapn_arena *ar, size_t size)
 }
 
 static void
-chunk_free(ocapn_arena *ar, struct chunk *c)
+chunk_free(ocapn_arena *ar, struct ocapn__chunk *c)
 {
 	ar->reserved -= c->size;
 	ocapn__free(&ar->a, c, sizeof(*c) + c->size);
@@ -65,7 +52,7 @@ ocapn_arena_free(ocapn_arena *ar)
 	if (!ar)
 		return;
 	while (ar->head) {
-		struct chunk *n = ar->head->next;
+		struct ocapn__chunk *n = ar->head->next;
 		chunk_free(ar, ar->head);
 		ar->head = n;
 	}
@@ -81,7 +68,7 @@ ocapn_arena_reset(ocapn_arena *ar)
 	if (ar->head && ar->head->next) {
 		size_t total = ar->reserved;
 		while (ar->head) {
-			struct chunk *n = ar->head->next;
+			struct ocapn__chunk *n = ar->head->next;
 			chunk_free(ar, ar->head);
 			ar->head = n;
 		}
@@ -96,15 +83,15 @@ ocapn_arena_reset(ocapn_arena *ar)
 	ar->used = 0;
 }
 
-static void *
-arena_alloc_slow(ocapn_arena *ar, size_t size)
+void *
+ocapn__arena_alloc_slow(ocapn_arena *ar, size_t size)
 {
 	size_t want = ar->head ? ar->head->size * 2 : FIRST_CHUNK;
 	if (want < size)
 		want = size;
 	if (want > size && want - size > RETAIN_MAX && size < RETAIN_MAX)
 		want = RETAIN_MAX;
-	struct chunk *c = chunk_new(ar, want);
+	struct ocapn__chunk *c = chunk_new(ar, want);
 	if (!c)
 		return NULL;
 	c->next = ar->head;
@@ -122,14 +109,7 @@ ocapn_arena_alloc(ocapn_arena *ar, size_t size)
 	size = (size + (ALIGN - 1)) & ~(size_t)(ALIGN - 1);
 	if (size == 0)
 		size = ALIGN;
-	struct chunk *c = ar->head;
-	if (OCAPN_LIKELY(c && c->size - ar->off >= size)) {
-		void *p = c->data + ar->off;
-		ar->off += size;
-		ar->used += size;
-		return p;
-	}
-	return arena_alloc_slow(ar, size);
+	return ocapn__arena_alloc_aligned(ar, size);
 }
 
 OCAPN_API void *
@@ -165,20 +145,12 @@ ocapn_arena_reserved(const ocapn_arena *ar)
 }
 
 void
-ocapn__arena_mark_get(const ocapn_arena *ar, ocapn__arena_mark *m)
-{
-	m->chunk = ar->head;
-	m->off = ar->off;
-	m->used = ar->used;
-}
-
-void
 ocapn__arena_rollback(ocapn_arena *ar, const ocapn__arena_mark *m)
 {
 	/* Free chunks added after the mark, but keep the newest one if the
 	 * marked chunk was NULL (first allocation), to avoid churn. */
 	while (ar->head && ar->head != m->chunk) {
-		struct chunk *c = ar->head;
+		struct ocapn__chunk *c = ar->head;
 		if (m->chunk == NULL && c->next == NULL) {
 			ar->off = 0;
 			ar->used = m->used;

@@ -204,8 +204,8 @@ write_netstring(ocapn_syrup_writer *w, char type, const void *p, size_t n)
 	return w->err;
 }
 
-OCAPN_API int
-ocapn_syrup_write_bool(ocapn_syrup_writer *w, bool b)
+static int
+wr_bool(ocapn_syrup_writer *w, bool b)
 {
 	item_start(w);
 	uint8_t *d = room(w, 1);
@@ -225,8 +225,8 @@ write_mag(ocapn_syrup_writer *w, uint64_t mag, char sign)
 	return w->err;
 }
 
-OCAPN_API int
-ocapn_syrup_write_int(ocapn_syrup_writer *w, int64_t i)
+static int
+wr_int(ocapn_syrup_writer *w, int64_t i)
 {
 	if (i < 0)
 		return write_mag(w, 0 - (uint64_t)i, '-');
@@ -239,11 +239,12 @@ ocapn_syrup_write_uint(ocapn_syrup_writer *w, uint64_t u)
 	return write_mag(w, u, '+');
 }
 
-OCAPN_API int
-ocapn_syrup_write_bigint(ocapn_syrup_writer *w, bool negative,
+static int
+wr_bigint(ocapn_syrup_writer *w, bool negative,
     const char *digits, size_t nd)
 {
-	if (w->err)
+	/* After NOSPACE keep going: the size needed is still counted. */
+	if (w->err && w->err != OCAPN_E_NOSPACE)
 		return w->err;
 	if (nd == 0)
 		return fail(w, OCAPN_E_INVAL, "integer without digits");
@@ -263,8 +264,8 @@ ocapn_syrup_write_bigint(ocapn_syrup_writer *w, bool negative,
 	return w->err;
 }
 
-OCAPN_API int
-ocapn_syrup_write_float64(ocapn_syrup_writer *w, double x)
+static int
+wr_float64(ocapn_syrup_writer *w, double x)
 {
 	item_start(w);
 	uint64_t b;
@@ -281,13 +282,13 @@ ocapn_syrup_write_float64(ocapn_syrup_writer *w, double x)
 	return w->err;
 }
 
-OCAPN_API int
-ocapn_syrup_write_float32(ocapn_syrup_writer *w, float x)
+static int
+wr_float32(ocapn_syrup_writer *w, float x)
 {
 	item_start(w);
 	uint32_t b;
 	if (isnan(x))
-		b = UINT32_C(0x7fc00000);
+		b = OCAPN__CANONICAL_NAN32;
 	else
 		memcpy(&b, &x, 4);
 	uint8_t *d = room(w, 5);
@@ -299,22 +300,22 @@ ocapn_syrup_write_float32(ocapn_syrup_writer *w, float x)
 	return w->err;
 }
 
-OCAPN_API int
-ocapn_syrup_write_bytes(ocapn_syrup_writer *w, const void *p, size_t n)
+static int
+wr_bytes(ocapn_syrup_writer *w, const void *p, size_t n)
 {
 	return write_netstring(w, ':', p, n);
 }
 
-OCAPN_API int
-ocapn_syrup_write_string(ocapn_syrup_writer *w, const char *s, size_t n)
+static int
+wr_string(ocapn_syrup_writer *w, const char *s, size_t n)
 {
 	if (!w->err && !ocapn__utf8_valid((const uint8_t *)s, n))
 		return fail(w, OCAPN_E_UTF8, "string is not valid UTF-8");
 	return write_netstring(w, '"', s, n);
 }
 
-OCAPN_API int
-ocapn_syrup_write_symbol(ocapn_syrup_writer *w, const char *s, size_t n)
+static int
+wr_symbol(ocapn_syrup_writer *w, const char *s, size_t n)
 {
 	if (!w->err && !ocapn__utf8_valid((const uint8_t *)s, n))
 		return fail(w, OCAPN_E_UTF8, "symbol is not valid UTF-8");
@@ -542,6 +543,57 @@ ocapn_syrup_write_raw(ocapn_syrup_writer *w, const void *p, size_t n)
 	return w->err;
 }
 
+/* The public writers (the value walker calls the static ones directly,
+ * without going through the exported symbols). */
+OCAPN_API int
+ocapn_syrup_write_bool(ocapn_syrup_writer *w, bool b)
+{
+	return wr_bool(w, b);
+}
+
+OCAPN_API int
+ocapn_syrup_write_int(ocapn_syrup_writer *w, int64_t i)
+{
+	return wr_int(w, i);
+}
+
+OCAPN_API int
+ocapn_syrup_write_bigint(ocapn_syrup_writer *w, bool negative,
+    const char *digits, size_t nd)
+{
+	return wr_bigint(w, negative, digits, nd);
+}
+
+OCAPN_API int
+ocapn_syrup_write_float64(ocapn_syrup_writer *w, double x)
+{
+	return wr_float64(w, x);
+}
+
+OCAPN_API int
+ocapn_syrup_write_float32(ocapn_syrup_writer *w, float x)
+{
+	return wr_float32(w, x);
+}
+
+OCAPN_API int
+ocapn_syrup_write_bytes(ocapn_syrup_writer *w, const void *p, size_t n)
+{
+	return wr_bytes(w, p, n);
+}
+
+OCAPN_API int
+ocapn_syrup_write_string(ocapn_syrup_writer *w, const char *s, size_t n)
+{
+	return wr_string(w, s, n);
+}
+
+OCAPN_API int
+ocapn_syrup_write_symbol(ocapn_syrup_writer *w, const char *s, size_t n)
+{
+	return wr_symbol(w, s, n);
+}
+
 static int
 write_value_depth(ocapn_syrup_writer *w, const ocapn_value *v, int depth)
 {
@@ -551,26 +603,26 @@ write_value_depth(ocapn_syrup_writer *w, const ocapn_value *v, int depth)
 		return fail(w, OCAPN_E_LIMIT, "value nested too deeply");
 	switch (v->kind) {
 	case OCAPN_BOOL:
-		return ocapn_syrup_write_bool(w, v->u.b != 0);
+		return wr_bool(w, v->u.b != 0);
 	case OCAPN_INT:
 		if (v->flags & OCAPN_VALUE_BIGINT)
-			return ocapn_syrup_write_bigint(w,
+			return wr_bigint(w,
 			    (v->flags & OCAPN_VALUE_NEGATIVE) != 0,
 			    (const char *)v->u.p, v->len);
-		return ocapn_syrup_write_int(w, v->u.i);
+		return wr_int(w, v->u.i);
 	case OCAPN_FLOAT64:
-		return ocapn_syrup_write_float64(w, v->u.f64);
+		return wr_float64(w, v->u.f64);
 	case OCAPN_FLOAT32:
 		if (w->flags & OCAPN_SYRUP_WRITE_FLOAT32)
-			return ocapn_syrup_write_float32(w, v->u.f32);
-		return ocapn_syrup_write_float64(w, (double)v->u.f32);
+			return wr_float32(w, v->u.f32);
+		return wr_float64(w, (double)v->u.f32);
 	case OCAPN_BYTES:
-		return ocapn_syrup_write_bytes(w, v->u.p, v->len);
+		return wr_bytes(w, v->u.p, v->len);
 	case OCAPN_STRING:
-		return ocapn_syrup_write_string(w, (const char *)v->u.p,
+		return wr_string(w, (const char *)v->u.p,
 		    v->len);
 	case OCAPN_SYMBOL:
-		return ocapn_syrup_write_symbol(w, (const char *)v->u.p,
+		return wr_symbol(w, (const char *)v->u.p,
 		    v->len);
 	case OCAPN_LIST:
 	case OCAPN_SET:

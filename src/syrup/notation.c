@@ -145,7 +145,40 @@ put_escaped(struct pr *pr, const uint8_t *s, size_t n, char quote)
 	}
 }
 
-/* Shortest decimal text that reads back to the same double/float. */
+/* printf a number in the C locale's form: the C library may use the
+ * locale's decimal point. */
+static void
+fmt_num(char *buf, size_t cap, int prec, double d)
+{
+	snprintf(buf, cap, "%.*e", prec, d);
+	const char *dp = localeconv()->decimal_point;
+	if (dp && dp[0] && dp[0] != '.')
+		for (char *q = buf; *q; q++)
+			if (*q == dp[0])
+				*q = '.';
+}
+
+/* Does the C-locale text `s` read back as exactly `d`? */
+static bool
+reads_back(const char *s, double d, bool single)
+{
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), "%s", s);
+	const char *dp = localeconv()->decimal_point;
+	if (dp && dp[0] && dp[0] != '.')
+		for (char *q = tmp; *q; q++)
+			if (*q == '.')
+				*q = dp[0];
+	return single ? strtof(tmp, NULL) == (float)d : strtod(tmp, NULL) == d;
+}
+
+/*
+ * The shortest decimal text that reads back to the same double (or float
+ * with the 'f' suffix).  Positional, as in the spec's grammar, when the
+ * decimal exponent is in -4..15 (the shortest digits, padded with zeros:
+ * 100.0, 0.0001); otherwise d.ddde+XX.  Always with a '.' so that it
+ * reads as a float.
+ */
 static void
 put_float(struct pr *pr, double d, bool single)
 {
@@ -161,40 +194,46 @@ put_float(struct pr *pr, double d, bool single)
 		puts_(pr, buf);
 		return;
 	}
-	int maxp = single ? 9 : 17;
-	for (int prec = 1; prec <= maxp; prec++) {
-		snprintf(buf, sizeof(buf), "%.*g", prec, d);
-		/* the C library may use the locale's decimal point */
-		for (char *q = buf; *q; q++)
-			if (*q == ',')
-				*q = '.';
-		char tmp[64];
-		memcpy(tmp, buf, sizeof(tmp));
-		const char *dp = localeconv()->decimal_point;
-		if (dp && dp[0] && dp[0] != '.')
-			for (char *q = tmp; *q; q++)
-				if (*q == '.')
-					*q = dp[0];
-		bool same = single ? (strtof(tmp, NULL) == (float)d)
-				   : (strtod(tmp, NULL) == d);
-		if (same)
+	int maxp = single ? 9 : 17, prec;
+	for (prec = 1; prec < maxp; prec++) {
+		fmt_num(buf, sizeof(buf), prec - 1, d);
+		if (reads_back(buf, d, single))
 			break;
 	}
-	/* Make sure it reads as a float: needs a '.' before any exponent. */
-	char outb[80];
+	fmt_num(buf, sizeof(buf), prec - 1, d);
+	/* buf is [-]d[.ddd]e(+|-)XX: take its digits and exponent. */
 	char *e = strchr(buf, 'e');
-	if (!strchr(buf, '.') && !strchr(buf, 'n')) {
-		if (e) {
-			size_t m = (size_t)(e - buf);
-			snprintf(outb, sizeof(outb), "%.*s.0%s%s", (int)m, buf,
-			    e, sfx);
+	int x = atoi(e + 1);
+	if (x >= -4 && x < 16) {
+		char dg[24];
+		int n = 0;
+		for (const char *q = buf; q < e; q++)
+			if (*q >= '0' && *q <= '9')
+				dg[n++] = *q;
+		if (buf[0] == '-')
+			put(pr, "-", 1);
+		if (x < 0) {
+			put(pr, "0.", 2);
+			for (int k = 0; k < -x - 1; k++)
+				put(pr, "0", 1);
+			put(pr, dg, (size_t)n);
+		} else if (x >= n - 1) {
+			put(pr, dg, (size_t)n);
+			for (int k = 0; k < x - (n - 1); k++)
+				put(pr, "0", 1);
+			put(pr, ".0", 2);
 		} else {
-			snprintf(outb, sizeof(outb), "%s.0%s", buf, sfx);
+			put(pr, dg, (size_t)x + 1);
+			put(pr, ".", 1);
+			put(pr, dg + x + 1, (size_t)(n - x - 1));
 		}
 	} else {
-		snprintf(outb, sizeof(outb), "%s%s", buf, sfx);
+		put(pr, buf, (size_t)(e - buf));
+		if (!memchr(buf, '.', (size_t)(e - buf)))
+			puts_(pr, ".0");
+		puts_(pr, e);
 	}
-	puts_(pr, outb);
+	puts_(pr, sfx);
 }
 
 static void print_value(struct pr *pr, const ocapn_value *v, int depth);
@@ -327,7 +366,7 @@ ocapn_notation_print(const ocapn_value *v, unsigned flags, ocapn_buffer *out,
 /* Parser                                                               */
 /* ------------------------------------------------------------------ */
 
-#define PARSE_MAX_DEPTH 1000
+#define PARSE_MAX_DEPTH 1000 /* nested containers */
 
 struct ps {
 	const uint8_t *s;
@@ -542,7 +581,8 @@ parse_number(struct ps *ps, ocapn_value *v)
 		bool single = j < ps->n && ps->s[j] == 'f';
 		if (single)
 			j++;
-		if (j < ps->n && is_name_char(ps->s[j]))
+		/* ':' may follow, as after any number: "{inf: 1}" */
+		if (j < ps->n && is_name_char(ps->s[j]) && ps->s[j] != ':')
 			return perr(ps, OCAPN_E_SYNTAX, st, "bad number");
 		ps->i = j;
 		if (single)
@@ -619,6 +659,21 @@ parse_number(struct ps *ps, ocapn_value *v)
 	return OCAPN_OK;
 }
 
+/* The keyword (t f inf nan inff nanf) of `nl` bytes at ps->i. */
+static void
+keyword_value(struct ps *ps, size_t nl, ocapn_value *v)
+{
+	const uint8_t *s = ps->s + ps->i;
+	ps->i += nl;
+	if (nl == 1)
+		ocapn_value_set_bool(v, s[0] == 't');
+	else if (nl == 3)
+		ocapn_value_set_float64(v,
+		    s[0] == 'n' ? (double)NAN : (double)INFINITY);
+	else
+		ocapn_value_set_float32(v, s[0] == 'n' ? NAN : INFINITY);
+}
+
 /* Sort-free duplicate check of dict keys / set items via encodings. */
 static int
 check_unique(struct ps *ps, const ocapn_value *items, size_t n,
@@ -690,6 +745,9 @@ parse_container(struct ps *ps, ocapn_value *v, int depth, uint8_t kind)
 					    "out of memory");
 				ocapn_value_set_string(&item, (char *)cp, nl);
 				ps->i += nl;
+			} else if (nl) {
+				/* a keyword, which like a name stops at ':' */
+				keyword_value(ps, nl, &item);
 			} else if (parse_value(ps, &item, depth + 1)) {
 				return ps->err;
 			}
@@ -728,7 +786,7 @@ parse_container(struct ps *ps, ocapn_value *v, int depth, uint8_t kind)
 		    "record without a label");
 	if (n > OCAPN_VALUE_MAX_LEN)
 		return perr(ps, OCAPN_E_LIMIT, open_off, "too many items");
-	if ((kind == OCAPN_DICT || kind == OCAPN_SET) &&
+	if ((kind == OCAPN_DICT || kind == OCAPN_SET) && n > 0 &&
 	    check_unique(ps, ps->stk + base,
 		kind == OCAPN_DICT ? n / 2 : n, kind == OCAPN_DICT ? 2 : 1,
 		open_off))
@@ -755,7 +813,7 @@ parse_container(struct ps *ps, ocapn_value *v, int depth, uint8_t kind)
 static int
 parse_value(struct ps *ps, ocapn_value *v, int depth)
 {
-	if (depth > PARSE_MAX_DEPTH)
+	if (depth >= PARSE_MAX_DEPTH)
 		return perr(ps, OCAPN_E_LIMIT, ps->i, "nesting too deep");
 	skip_ws(ps);
 	if (ps->i >= ps->n)
@@ -829,25 +887,9 @@ parse_value(struct ps *ps, ocapn_value *v, int depth)
 		return parse_number(ps, v);
 	if (is_alpha(c)) {
 		size_t nl = scan_name(ps, false);
-		const uint8_t *s = ps->s + ps->i;
-		if (nl == 1 && (s[0] == 't' || s[0] == 'f')) {
-			ocapn_value_set_bool(v, s[0] == 't');
-			ps->i += 1;
+		if (is_keyword(ps->s + ps->i, nl)) {
+			keyword_value(ps, nl, v);
 			return OCAPN_OK;
-		}
-		if ((nl == 3 || nl == 4) &&
-		    (memcmp(s, "inf", 3) == 0 || memcmp(s, "nan", 3) == 0) &&
-		    (nl == 3 || s[3] == 'f')) {
-			bool single = nl == 4;
-			if (s[0] == 'n') {
-				if (single)
-					ocapn_value_set_float32(v, NAN);
-				else
-					ocapn_value_set_float64(v, (double)NAN);
-				ps->i += nl;
-				return OCAPN_OK;
-			}
-			return parse_number(ps, v);
 		}
 		return perr(ps, OCAPN_E_SYNTAX, ps->i,
 		    "bare name: write 'name for a symbol or \"name\" for a "
@@ -867,7 +909,7 @@ ocapn_notation_parse(const char *text, size_t len, ocapn_arena *arena,
 	ps.n = len;
 	ps.arena = arena;
 	ps.reason = "";
-	ocapn__alloc_init(&ps.a, NULL);
+	ocapn__alloc_init(&ps.a, &arena->a);
 	ocapn__arena_mark mark;
 	ocapn__arena_mark_get(arena, &mark);
 	ocapn_value v;

@@ -26,6 +26,7 @@ struct ocapn_syrup_scanner {
 	uint64_t skip;
 	uint64_t pos;        /* bytes of the current value so far */
 	uint64_t stream_off; /* bytes of the stream consumed before it */
+	int err_code; /* sticky: every feed after an error returns it */
 	const char *err;
 	uint64_t err_off;
 };
@@ -78,6 +79,7 @@ ocapn_syrup_scanner_reset(ocapn_syrup_scanner *s)
 	s->depth = 0;
 	s->state = S_TOKEN;
 	s->pos = 0;
+	s->err_code = 0;
 	s->err = "";
 }
 
@@ -98,6 +100,7 @@ ocapn_syrup_scanner_error(const ocapn_syrup_scanner *s, size_t *off)
 static int
 serr(ocapn_syrup_scanner *s, int code, uint64_t at, const char *why)
 {
+	s->err_code = code;
 	s->err = why;
 	s->err_off = s->stream_off + at;
 	return code;
@@ -107,12 +110,15 @@ OCAPN_API int
 ocapn_syrup_scanner_feed(ocapn_syrup_scanner *s, const uint8_t *chunk,
     size_t len, size_t *consumed)
 {
-	if (s->err[0])
-		return OCAPN_E_SYNTAX;
+	if (s->err_code)
+		return s->err_code;
 	size_t i = 0;
 	while (i < len) {
 		if (s->state == S_SKIP) {
 			uint64_t take = len - i < s->skip ? len - i : s->skip;
+			if (s->pos + take > s->max_total)
+				return serr(s, OCAPN_E_LIMIT, s->max_total,
+				    "value exceeds the total size limit");
 			i += (size_t)take;
 			s->pos += take;
 			s->skip -= take;
@@ -137,7 +143,7 @@ ocapn_syrup_scanner_feed(ocapn_syrup_scanner *s, const uint8_t *chunk,
 					s->num = s->num * 10 + dv;
 				if (++s->ndigits > s->max_atom)
 					return serr(s, OCAPN_E_LIMIT,
-					    s->pos - 1,
+					    s->pos - s->ndigits,
 					    "number has more digits than the "
 					    "atom limit");
 				continue;
@@ -146,10 +152,17 @@ ocapn_syrup_scanner_feed(ocapn_syrup_scanner *s, const uint8_t *chunk,
 			if (c == '+' || c == '-')
 				goto value_done;
 			if (c == ':' || c == '"' || c == '\'') {
+				/* Limit errors point at the length, as the
+				 * decoder's do. */
 				if (s->overflow || s->num > s->max_atom)
 					return serr(s, OCAPN_E_LIMIT,
-					    s->pos - 1,
+					    s->pos - 1 - s->ndigits,
 					    "length exceeds the atom limit");
+				if (s->pos + s->num > s->max_total)
+					return serr(s, OCAPN_E_LIMIT,
+					    s->pos - 1 - s->ndigits,
+					    "value exceeds the total size "
+					    "limit");
 				if (s->num == 0)
 					goto value_done;
 				s->skip = s->num;

@@ -385,7 +385,7 @@ f32_bits(float f)
 {
 	uint32_t b;
 	if (isnan(f))
-		return UINT32_C(0x7fc00000);
+		return OCAPN__CANONICAL_NAN32;
 	memcpy(&b, &f, 4);
 	return b;
 }

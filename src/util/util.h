@@ -68,10 +68,37 @@ int ocapn__grow(const ocapn_allocator *a, void **pp, size_t *cap,
  */
 size_t ocapn__utf8_valid_prefix(const uint8_t *s, size_t len);
 
+/* Are all n bytes ASCII?  Inline, so that the short strings and symbols
+ * of protocol messages need no call. */
+static inline bool
+ocapn__all_ascii(const uint8_t *s, size_t n)
+{
+	uint64_t acc = 0, w;
+	uint32_t h, t;
+	if (n >= 8) {
+		/* whole words, then the last 8 bytes (overlapping) */
+		for (size_t i = 0; i + 8 <= n; i += 8) {
+			memcpy(&w, s + i, 8);
+			acc |= w;
+		}
+		memcpy(&w, s + n - 8, 8);
+		acc |= w;
+	} else if (n >= 4) {
+		memcpy(&h, s, 4);
+		memcpy(&t, s + n - 4, 4);
+		acc = h | t;
+	} else {
+		for (size_t i = 0; i < n; i++)
+			acc |= s[i];
+	}
+	return (acc & UINT64_C(0x8080808080808080)) == 0;
+}
+
 static inline bool
 ocapn__utf8_valid(const uint8_t *s, size_t len)
 {
-	return ocapn__utf8_valid_prefix(s, len) == len;
+	return ocapn__all_ascii(s, len) ||
+	    ocapn__utf8_valid_prefix(s, len) == len;
 }
 
 /* Decode one code point at s[0..len): returns its byte length (1..4) and
