@@ -17,8 +17,11 @@
  * close callback, after which the connection is freed.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "stream.h"
@@ -335,6 +338,68 @@ ocapn__stream_conn_connect_failed(ocapn__stream_conn *c, int status,
 		ocapn_netlayer_emit_connect(&c->base, status);
 	}
 	conn_close_now(c, status, c->close_reason);
+}
+
+void
+ocapn__stream_on_connection(uv_stream_t *server, int status)
+{
+	ocapn__stream_nl *snl = server->data;
+	if (status < 0 || snl->stopping)
+		return;
+	bool tcp = server->type == UV_TCP;
+	ocapn__stream_conn *c = ocapn__stream_conn_new(snl,
+	    tcp ? STREAM_TCP : STREAM_PIPE, false, NULL);
+	if (!c)
+		return;
+	if (uv_accept(server, &c->h.stream) ||
+	    ocapn__stream_conn_established(c)) {
+		ocapn__stream_conn_discard(c); /* never reported */
+		return;
+	}
+	if (tcp)
+		uv_tcp_nodelay(&c->h.tcp, 1);
+	ocapn_netlayer_emit_accept(&snl->base, &c->base);
+}
+
+void
+ocapn__stream_on_connected(uv_connect_t *req, int status)
+{
+	ocapn__stream_conn *c = req->data;
+	if (c->state == CONN_CLOSED)
+		return;
+	if (status < 0) {
+		char why[96];
+		snprintf(why, sizeof(why), "cannot connect: %s",
+		    uv_strerror(status));
+		ocapn__stream_conn_connect_failed(c, ocapn__uv_err(status),
+		    why);
+		return;
+	}
+	if (c->h.handle.type == UV_TCP)
+		uv_tcp_nodelay(&c->h.tcp, 1);
+	if (ocapn__stream_conn_established(c))
+		ocapn__stream_conn_connect_failed(c, OCAPN_E_IO,
+		    "cannot start reading");
+}
+
+int
+ocapn__unix_clear_stale(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return OCAPN_E_IO;
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	int err = errno;
+	close(fd);
+	if (r == 0)
+		return OCAPN_E_EXISTS;
+	if (err == ECONNREFUSED)
+		unlink(path);
+	return OCAPN_OK;
 }
 
 int

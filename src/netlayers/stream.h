@@ -89,11 +89,12 @@ int ocapn__stream_conn_established(ocapn__stream_conn *c);
 void ocapn__stream_conn_connect_failed(ocapn__stream_conn *c, int status,
     const char *reason);
 
+/* Close a connection the handler has never seen, reporting nothing. */
+void ocapn__stream_conn_discard(ocapn__stream_conn *c);
+
 /* Wrap an already-connected stream socket (one end of a socketpair, say)
  * as a connection: takes ownership of `fd` (closed on failure, and then
  * nothing is reported to the handler). */
-/* Close a connection the handler has never seen, reporting nothing. */
-void ocapn__stream_conn_discard(ocapn__stream_conn *c);
 int ocapn__stream_adopt_fd(ocapn__stream_nl *snl, int fd, bool outbound,
     const ocapn_locator *peer, ocapn__stream_conn **out);
 
@@ -102,6 +103,20 @@ int ocapn__stream_adopt_fd(ocapn__stream_nl *snl, int fd, bool outbound,
  * (through snl->free_ext, or as a bare ocapn__stream_nl) from the close
  * callback. */
 void ocapn__stream_discard_listener(ocapn__stream_nl *snl, uv_handle_t *h);
+
+/* libuv callbacks shared by the listening and connecting stream
+ * netlayers.  The listener's data is its ocapn__stream_nl; an accepted
+ * connection is of the listener's kind (TCP ones get Nagle off) and is
+ * reported with on_accept.  A connect request's data is its connection:
+ * success starts reading and reports on_connect(OK), failure reports
+ * on_connect(error) and closes. */
+void ocapn__stream_on_connection(uv_stream_t *server, int status);
+void ocapn__stream_on_connected(uv_connect_t *req, int status);
+
+/* A unix socket file nobody listens on was left by a dead process: remove
+ * it.  OCAPN_E_EXISTS when a live listener has it, OCAPN_E_IO when no
+ * probe socket could be made, else OCAPN_OK.  `path` fits sun_path. */
+int ocapn__unix_clear_stale(const char *path);
 
 /* Map a libuv error to an ocapn_err. */
 int ocapn__uv_err(int uverr);

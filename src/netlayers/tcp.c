@@ -15,45 +15,6 @@
 static const ocapn_netlayer_ops tcp_ops;
 
 static void
-connection_cb(uv_stream_t *server, int status)
-{
-	ocapn__stream_nl *snl = server->data;
-	if (status < 0 || snl->stopping)
-		return;
-	ocapn__stream_conn *c = ocapn__stream_conn_new(snl, STREAM_TCP, false,
-	    NULL);
-	if (!c)
-		return;
-	if (uv_accept(server, &c->h.stream) ||
-	    ocapn__stream_conn_established(c)) {
-		ocapn__stream_conn_discard(c); /* never reported */
-		return;
-	}
-	uv_tcp_nodelay(&c->h.tcp, 1);
-	ocapn_netlayer_emit_accept(&snl->base, &c->base);
-}
-
-static void
-connect_cb(uv_connect_t *req, int status)
-{
-	ocapn__stream_conn *c = req->data;
-	if (c->state == CONN_CLOSED)
-		return;
-	if (status < 0) {
-		char why[96];
-		snprintf(why, sizeof(why), "cannot connect: %s",
-		    uv_strerror(status));
-		ocapn__stream_conn_connect_failed(c, ocapn__uv_err(status),
-		    why);
-		return;
-	}
-	uv_tcp_nodelay(&c->h.tcp, 1);
-	if (ocapn__stream_conn_established(c))
-		ocapn__stream_conn_connect_failed(c, OCAPN_E_IO,
-		    "cannot start reading");
-}
-
-static void
 resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
 	ocapn__stream_conn *c = req->data;
@@ -70,7 +31,8 @@ resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		return;
 	}
 	c->creq.data = c;
-	int e = uv_tcp_connect(&c->creq, &c->h.tcp, res->ai_addr, connect_cb);
+	int e = uv_tcp_connect(&c->creq, &c->h.tcp, res->ai_addr,
+	    ocapn__stream_on_connected);
 	uv_freeaddrinfo(res);
 	if (e) {
 		char why[96];
@@ -160,7 +122,8 @@ ocapn_tcp_netlayer_new(uv_loop_t *loop, const char *host, unsigned port,
 	srv->data = snl;
 	e = uv_tcp_bind(srv, (struct sockaddr *)&ss, 0);
 	if (!e)
-		e = uv_listen((uv_stream_t *)srv, 128, connection_cb);
+		e = uv_listen((uv_stream_t *)srv, 128,
+		    ocapn__stream_on_connection);
 	int namelen = sizeof(ss);
 	if (!e)
 		e = uv_tcp_getsockname(srv, (struct sockaddr *)&ss, &namelen);

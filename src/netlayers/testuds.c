@@ -22,43 +22,6 @@ struct testuds_nl {
 	char path[300];
 };
 
-static void
-connection_cb(uv_stream_t *server, int status)
-{
-	ocapn__stream_nl *snl = server->data;
-	if (status < 0 || snl->stopping)
-		return;
-	ocapn__stream_conn *c = ocapn__stream_conn_new(snl, STREAM_PIPE, false,
-	    NULL);
-	if (!c)
-		return;
-	if (uv_accept(server, &c->h.stream) ||
-	    ocapn__stream_conn_established(c)) {
-		ocapn__stream_conn_discard(c); /* never reported */
-		return;
-	}
-	ocapn_netlayer_emit_accept(&snl->base, &c->base);
-}
-
-static void
-connect_cb(uv_connect_t *req, int status)
-{
-	ocapn__stream_conn *c = req->data;
-	if (c->state == CONN_CLOSED)
-		return;
-	if (status < 0) {
-		char why[128];
-		snprintf(why, sizeof(why), "cannot connect: %s",
-		    uv_strerror(status));
-		ocapn__stream_conn_connect_failed(c, ocapn__uv_err(status),
-		    why);
-		return;
-	}
-	if (ocapn__stream_conn_established(c))
-		ocapn__stream_conn_connect_failed(c, OCAPN_E_IO,
-		    "cannot start reading");
-}
-
 static bool
 name_ok(const char *s, size_t n)
 {
@@ -90,7 +53,8 @@ testuds_connect(ocapn_netlayer *nl, const ocapn_locator *peer,
 	if (!c)
 		return OCAPN_E_NOMEM;
 	c->creq.data = c;
-	uv_pipe_connect(&c->creq, &c->h.pipe, path, connect_cb);
+	uv_pipe_connect(&c->creq, &c->h.pipe, path,
+	    ocapn__stream_on_connected);
 	*out = &c->base;
 	return OCAPN_OK;
 }
@@ -125,28 +89,6 @@ static const ocapn_netlayer_ops testuds_ops = {
     .free = ocapn__stream_free,
 };
 
-/* A socket file nobody listens on is left by a dead process: remove it.
- * A live listener makes the name unavailable. */
-static int
-clear_stale(const char *path)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (fd < 0)
-		return OCAPN_E_IO;
-	struct sockaddr_un sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path));
-	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	int err = errno;
-	close(fd);
-	if (r == 0)
-		return OCAPN_E_EXISTS;
-	if (err == ECONNREFUSED)
-		unlink(path);
-	return OCAPN_OK;
-}
-
 OCAPN_API int
 ocapn_testuds_netlayer_new(uv_loop_t *loop, const char *dir,
     const char *name, const ocapn_allocator *alloc, ocapn_netlayer **out)
@@ -170,7 +112,7 @@ ocapn_testuds_netlayer_new(uv_loop_t *loop, const char *dir,
 		ocapn__free(&a, srv, sizeof(*srv));
 		return OCAPN_E_INVAL;
 	}
-	int rc = clear_stale(t->path);
+	int rc = ocapn__unix_clear_stale(t->path);
 	if (rc) {
 		ocapn__free(&a, t, sizeof(*t));
 		ocapn__free(&a, srv, sizeof(*srv));
@@ -180,7 +122,8 @@ ocapn_testuds_netlayer_new(uv_loop_t *loop, const char *dir,
 	srv->data = t;
 	int e = uv_pipe_bind(srv, t->path);
 	if (!e)
-		e = uv_listen((uv_stream_t *)srv, 128, connection_cb);
+		e = uv_listen((uv_stream_t *)srv, 128,
+		    ocapn__stream_on_connection);
 	ocapn_locator *loc = NULL;
 	if (!e)
 		rc = ocapn_locator_new("testuds", 7, name, strlen(name), &a,

@@ -31,6 +31,7 @@
 
 #include "../captp/crypto.h"
 #include "../util/util.h"
+#include "stream.h"
 #include "uds.h"
 #include "uds_ctl.h"
 
@@ -627,28 +628,6 @@ rearm(ocapn_intro_server *s)
 
 /* ---- public ----------------------------------------------------------- */
 
-/* A socket file nobody listens on is left by a dead process: remove it.
- * A live listener means the path is taken. */
-static int
-clear_stale(const char *path)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return OCAPN_E_IO;
-	struct sockaddr_un sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path));
-	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	int err = errno;
-	close(fd);
-	if (r == 0)
-		return OCAPN_E_EXISTS;
-	if (err == ECONNREFUSED)
-		unlink(path);
-	return OCAPN_OK;
-}
-
 static void
 server_discard(ocapn_intro_server *s)
 {
@@ -697,7 +676,7 @@ ocapn__intro_server_new_ex(uv_loop_t *loop, const char *path,
 		server_discard(s);
 		return OCAPN_E_NOMEM;
 	}
-	if ((rc = clear_stale(path))) {
+	if ((rc = ocapn__unix_clear_stale(path))) {
 		server_discard(s);
 		return rc;
 	}
