@@ -27,32 +27,67 @@ syntax(size_t *err_off, const char **why, size_t off, const char *reason)
 	return OCAPN_E_SYNTAX;
 }
 
-int
-ocapn__base32_encode(const uint8_t *in, size_t len, ocapn_buffer *out,
-    const ocapn_allocator *a)
+/* Write `len` bytes as characters of `width` bits each from `alpha`, most
+ * significant bits first, the last character zero-filled; no padding. */
+static int
+encode_bits(const uint8_t *in, size_t len, ocapn_buffer *out,
+    const ocapn_allocator *a, const char *alpha, int width)
 {
 	if (len > (SIZE_MAX - 8) / 8)
 		return OCAPN_E_NOMEM;
-	size_t olen = (len * 8 + 4) / 5;
+	size_t olen = (len * 8 + (size_t)width - 1) / (size_t)width;
 	int rc = reserve(out, a, olen);
 	if (rc)
 		return rc;
+	uint32_t mask = (1u << width) - 1;
 	uint8_t *o = out->data + out->len;
 	uint32_t acc = 0;
 	int bits = 0;
 	for (size_t i = 0; i < len; i++) {
 		acc = (acc << 8) | in[i];
 		bits += 8;
-		while (bits >= 5) {
-			bits -= 5;
-			*o++ = (uint8_t)b32_alpha[(acc >> bits) & 31];
+		while (bits >= width) {
+			bits -= width;
+			*o++ = (uint8_t)alpha[(acc >> bits) & mask];
 		}
 	}
 	if (bits > 0)
-		*o++ = (uint8_t)b32_alpha[(acc << (5 - bits)) & 31];
+		*o++ = (uint8_t)alpha[(acc << (width - bits)) & mask];
 	*o = 0;
 	out->len += olen;
 	return OCAPN_OK;
+}
+
+/* Append the `olen` bytes carried by `n` already validated characters of
+ * `width` bits each (`val` maps a character to its value). */
+static int
+decode_bits(const uint8_t *s, size_t n, size_t olen, int (*val)(uint8_t),
+    int width, ocapn_buffer *out, const ocapn_allocator *a)
+{
+	int rc = reserve(out, a, olen);
+	if (rc)
+		return rc;
+	uint8_t *o = out->data + out->len;
+	uint32_t acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < n; i++) {
+		acc = (acc << width) | (uint32_t)val(s[i]);
+		bits += width;
+		if (bits >= 8) {
+			bits -= 8;
+			*o++ = (uint8_t)(acc >> bits);
+		}
+	}
+	*o = 0;
+	out->len += olen;
+	return OCAPN_OK;
+}
+
+int
+ocapn__base32_encode(const uint8_t *in, size_t len, ocapn_buffer *out,
+    const ocapn_allocator *a)
+{
+	return encode_bits(in, len, out, a, b32_alpha, 5);
 }
 
 static int
@@ -88,52 +123,15 @@ ocapn__base32_decode(const char *in, size_t len, ocapn_buffer *out,
 	if (unused && (b32_val(s[len - 1]) & ((1 << unused) - 1)))
 		return syntax(err_off, why, len - 1,
 		    "non-zero unused bits in the last base32 character");
-	size_t olen = len / 8 * 5 + rem * 5 / 8;
-	int rc = reserve(out, a, olen);
-	if (rc)
-		return rc;
-	uint8_t *o = out->data + out->len;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < len; i++) {
-		acc = (acc << 5) | (uint32_t)b32_val(s[i]);
-		bits += 5;
-		if (bits >= 8) {
-			bits -= 8;
-			*o++ = (uint8_t)(acc >> bits);
-		}
-	}
-	*o = 0;
-	out->len += olen;
-	return OCAPN_OK;
+	return decode_bits(s, len, len / 8 * 5 + rem * 5 / 8, b32_val, 5,
+	    out, a);
 }
 
 int
 ocapn__base64url_encode(const uint8_t *in, size_t len, ocapn_buffer *out,
     const ocapn_allocator *a)
 {
-	if (len > (SIZE_MAX - 8) / 8)
-		return OCAPN_E_NOMEM;
-	size_t olen = (len * 8 + 5) / 6;
-	int rc = reserve(out, a, olen);
-	if (rc)
-		return rc;
-	uint8_t *o = out->data + out->len;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < len; i++) {
-		acc = (acc << 8) | in[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			*o++ = (uint8_t)b64u_alpha[(acc >> bits) & 63];
-		}
-	}
-	if (bits > 0)
-		*o++ = (uint8_t)b64u_alpha[(acc << (6 - bits)) & 63];
-	*o = 0;
-	out->len += olen;
-	return OCAPN_OK;
+	return encode_bits(in, len, out, a, b64u_alpha, 6);
 }
 
 static int
@@ -177,24 +175,8 @@ ocapn__base64url_decode(const char *in, size_t len, ocapn_buffer *out,
 	if (unused && (b64u_val(s[n - 1]) & ((1 << unused) - 1)))
 		return syntax(err_off, why, n - 1,
 		    "non-zero unused bits in the last base64url character");
-	size_t olen = n / 4 * 3 + rem * 3 / 4;
-	int rc = reserve(out, a, olen);
-	if (rc)
-		return rc;
-	uint8_t *o = out->data + out->len;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < n; i++) {
-		acc = (acc << 6) | (uint32_t)b64u_val(s[i]);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			*o++ = (uint8_t)(acc >> bits);
-		}
-	}
-	*o = 0;
-	out->len += olen;
-	return OCAPN_OK;
+	return decode_bits(s, n, n / 4 * 3 + rem * 3 / 4, b64u_val, 6, out,
+	    a);
 }
 
 int
