@@ -63,8 +63,9 @@ h_log_clear(struct h_log *l)
 	l->n = 0;
 }
 
-static void
-log_stream(struct h_log *l, const uint8_t *p, size_t n)
+void
+h_log_messages(struct h_log *l, const uint8_t *p, size_t n,
+    bool (*keep)(const char *))
 {
 	/* Output is whole messages: decode each for the log. */
 	ocapn_syrup_decoder *dec = ocapn_syrup_decoder_new(0, NULL);
@@ -78,7 +79,7 @@ log_stream(struct h_log *l, const uint8_t *p, size_t n)
 		assert_int_equal(rc, OCAPN_OK);
 		char buf[8192];
 		h_print(v, buf, sizeof(buf));
-		if (l->n < H_MAXLOG)
+		if (l->n < H_MAXLOG && (!keep || keep(buf)))
 			l->msgs[l->n++] = strdup(buf);
 		off += used;
 		ocapn_arena_reset(ar);
@@ -87,9 +88,9 @@ log_stream(struct h_log *l, const uint8_t *p, size_t n)
 	ocapn_syrup_decoder_free(dec);
 }
 
-static size_t
-move(struct h_pair *p, ocapn_session *from, ocapn_session *to,
-    struct h_log *log)
+size_t
+h_move(ocapn_session *from, ocapn_session *to, struct h_log *log,
+    size_t chunk)
 {
 	const uint8_t *d;
 	size_t n;
@@ -100,8 +101,8 @@ move(struct h_pair *p, ocapn_session *from, ocapn_session *to,
 	assert_non_null(copy);
 	memcpy(copy, d, n);
 	ocapn_session_consume(from, n);
-	log_stream(log, copy, n);
-	size_t step = p->chunk ? p->chunk : n;
+	h_log_messages(log, copy, n, NULL);
+	size_t step = chunk ? chunk : n;
 	for (size_t off = 0; off < n; off += step) {
 		size_t k = n - off < step ? n - off : step;
 		if (ocapn_session_get_state(to) != OCAPN_SESSION_ABORTED)
@@ -115,8 +116,8 @@ void
 h_pump(struct h_pair *p)
 {
 	for (int round = 0; round < 10000; round++) {
-		size_t moved = move(p, p->a, p->b, &p->a2b) +
-		    move(p, p->b, p->a, &p->b2a);
+		size_t moved = h_move(p->a, p->b, &p->a2b, p->chunk) +
+		    h_move(p->b, p->a, &p->b2a, p->chunk);
 		size_t turns = ocapn_vat_run(p->va, 0) + ocapn_vat_run(p->vb, 0);
 		if (!moved && !turns) {
 			if (getenv("H_DUMP_PUMP")) {

@@ -40,6 +40,15 @@ void h_log_clear(struct h_log *l);
 /* Index of the first message of `l` at or after `from` that starts with
  * `prefix`, or -1. */
 int h_log_find(const struct h_log *l, size_t from, const char *prefix);
+/* Append to `l` the notation of each whole message in p[0..n) for which
+ * `keep` (NULL: every one) returns true. */
+void h_log_messages(struct h_log *l, const uint8_t *p, size_t n,
+    bool (*keep)(const char *));
+/* Move everything `from` has written to `to` (in pieces of `chunk` bytes,
+ * 0 for one piece; nothing is fed to an aborted session), logging it in
+ * `log`.  Returns the number of bytes moved. */
+size_t h_move(ocapn_session *from, ocapn_session *to, struct h_log *log,
+    size_t chunk);
 /* Print a log (for failing tests). */
 void h_log_dump(const char *title, const struct h_log *l);
 

@@ -16,47 +16,11 @@
 #include "../tools/ocapn/suite_objects.h"
 #include "captp_harness.h"
 
-struct msgs {
-	char *m[256];
-	size_t n;
-};
-
-static void
-msgs_free(struct msgs *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->m[i]);
-	l->n = 0;
-}
-
 static bool
-is_ignored(const char *m)
+is_compared(const char *m)
 {
-	return !strncmp(m, "<op:start-session ", 18) ||
-	    !strncmp(m, "<op:gc-export", 13) || !strncmp(m, "<op:gc-answer", 13);
-}
-
-static void
-decode_all(const uint8_t *p, size_t n, struct msgs *out, bool filter)
-{
-	ocapn_syrup_decoder *dec = ocapn_syrup_decoder_new(0, NULL);
-	ocapn_arena *ar = ocapn_arena_new(NULL);
-	size_t off = 0;
-	while (off < n) {
-		ocapn_value *v;
-		size_t used;
-		assert_int_equal(ocapn_syrup_decode(dec, ar, p + off, n - off,
-				     &v, &used),
-		    OCAPN_OK);
-		char buf[8192];
-		h_print(v, buf, sizeof(buf));
-		if ((!filter || !is_ignored(buf)) && out->n < 256)
-			out->m[out->n++] = strdup(buf);
-		off += used;
-		ocapn_arena_reset(ar);
-	}
-	ocapn_arena_free(ar);
-	ocapn_syrup_decoder_free(dec);
+	return strncmp(m, "<op:start-session ", 18) &&
+	    strncmp(m, "<op:gc-export", 13) && strncmp(m, "<op:gc-answer", 13);
 }
 
 /* Run one scenario; returns the number of messages compared. */
@@ -117,47 +81,47 @@ replay(const char *scenario, bool expect_abort_from_client)
 	}
 	assert_int_equal(ocapn_session_dialect(s), OCAPN_DIALECT_GOBLINS);
 
-	struct msgs want = {0}, got = {0}, all = {0};
-	decode_all(a2c, alen, &want, true);
-	decode_all(out.data, out.len, &got, true);
-	decode_all(out.data, out.len, &all, false);
+	struct h_log want = {0}, got = {0}, all = {0};
+	h_log_messages(&want, a2c, alen, is_compared);
+	h_log_messages(&got, out.data, out.len, is_compared);
+	h_log_messages(&all, out.data, out.len, NULL);
 	/* our first message is our own start-session, in Goblins' version */
 	assert_true(all.n > 0);
-	assert_int_equal(strncmp(all.m[0],
+	assert_int_equal(strncmp(all.msgs[0],
 			     "<op:start-session \"goblins-0.12\" ", 33),
 	    0);
 	if (want.n != got.n) {
 		for (size_t i = 0; i < want.n; i++)
-			fprintf(stderr, "want %s\n", want.m[i]);
+			fprintf(stderr, "want %s\n", want.msgs[i]);
 		for (size_t i = 0; i < got.n; i++)
-			fprintf(stderr, "got  %s\n", got.m[i]);
+			fprintf(stderr, "got  %s\n", got.msgs[i]);
 		fail_msg("%s: %zu messages expected, %zu sent", scenario,
 		    want.n, got.n);
 	}
 	for (size_t i = 0; i < want.n; i++) {
-		const char *mystery = strstr(want.m[i],
+		const char *mystery = strstr(want.msgs[i],
 		    "['break <exn:fail:mystery>]>");
 		if (mystery) {
-			size_t k = (size_t)(mystery - want.m[i]);
-			assert_int_equal(strncmp(want.m[i], got.m[i], k), 0);
-			assert_non_null(strstr(got.m[i] + k, "['break \""));
+			size_t k = (size_t)(mystery - want.msgs[i]);
+			assert_int_equal(strncmp(want.msgs[i], got.msgs[i], k), 0);
+			assert_non_null(strstr(got.msgs[i] + k, "['break \""));
 			continue;
 		}
-		if (strcmp(want.m[i], got.m[i])) {
+		if (strcmp(want.msgs[i], got.msgs[i])) {
 			fprintf(stderr, "%s message %zu:\n want %s\n got  %s\n",
-			    scenario, i, want.m[i], got.m[i]);
+			    scenario, i, want.msgs[i], got.msgs[i]);
 			fail();
 		}
 	}
 	/* every GC message we sent is well formed goblins-dialect GC */
 	for (size_t i = 0; i < all.n; i++)
-		if (!strncmp(all.m[i], "<op:gc-", 7))
-			assert_true(!strncmp(all.m[i], "<op:gc-export ", 14) ||
-			    !strncmp(all.m[i], "<op:gc-answer ", 14));
+		if (!strncmp(all.msgs[i], "<op:gc-", 7))
+			assert_true(!strncmp(all.msgs[i], "<op:gc-export ", 14) ||
+			    !strncmp(all.msgs[i], "<op:gc-answer ", 14));
 	size_t compared = want.n;
-	msgs_free(&want);
-	msgs_free(&got);
-	msgs_free(&all);
+	h_log_clear(&want);
+	h_log_clear(&got);
+	h_log_clear(&all);
 	ocapn_buffer_release(&out, NULL);
 	ocapn_session_free(s);
 	ocapn_vat_free(vat);

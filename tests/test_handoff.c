@@ -107,47 +107,6 @@ mesh_free(struct mesh *m)
 }
 
 static void
-log_msgs(struct h_log *log, const uint8_t *p, size_t n)
-{
-	ocapn_syrup_decoder *dec = ocapn_syrup_decoder_new(0, NULL);
-	ocapn_arena *ar = ocapn_arena_new(NULL);
-	size_t off = 0;
-	while (off < n) {
-		ocapn_value *v;
-		size_t used;
-		assert_int_equal(ocapn_syrup_decode(dec, ar, p + off, n - off,
-				     &v, &used),
-		    0);
-		char buf[8192];
-		h_print(v, buf, sizeof(buf));
-		if (log->n < H_MAXLOG)
-			log->msgs[log->n++] = strdup(buf);
-		off += used;
-		ocapn_arena_reset(ar);
-	}
-	ocapn_arena_free(ar);
-	ocapn_syrup_decoder_free(dec);
-}
-
-static size_t
-move(ocapn_session *from, ocapn_session *to, struct h_log *log)
-{
-	const uint8_t *d;
-	size_t n;
-	ocapn_session_output(from, &d, &n);
-	if (!n)
-		return 0;
-	uint8_t *copy = malloc(n);
-	memcpy(copy, d, n);
-	ocapn_session_consume(from, n);
-	log_msgs(log, copy, n);
-	if (ocapn_session_get_state(to) != OCAPN_SESSION_ABORTED)
-		ocapn_session_feed(to, copy, n);
-	free(copy);
-	return n;
-}
-
-static void
 mesh_pump(struct mesh *m)
 {
 	for (int round = 0; round < 10000; round++) {
@@ -156,8 +115,8 @@ mesh_pump(struct mesh *m)
 			struct link *l = &m->l[k];
 			if (l->hold)
 				continue;
-			moved += move(l->init, l->acc, &l->i2j);
-			moved += move(l->acc, l->init, &l->j2i);
+			moved += h_move(l->init, l->acc, &l->i2j, 0);
+			moved += h_move(l->acc, l->init, &l->j2i, 0);
 		}
 		for (int i = 0; i < m->nv; i++)
 			turns += ocapn_vat_run(m->v[i], 0);
@@ -666,7 +625,7 @@ attack_case(int which, const char *want)
 		const uint8_t *d;
 		size_t dn;
 		ocapn_session_output(a_side, &d, &dn);
-		log_msgs(a2c, d, dn);
+		h_log_messages(a2c, d, dn, NULL);
 		ocapn_session_consume(a_side, dn);
 		ca->hold = false;
 		ocapn_syrup_writer_free(w);
@@ -766,8 +725,8 @@ test_attack_thief_and_unknown_session(void **state)
 	ocapn_session_start(a2d);
 	struct h_log d2a_log = {0}, a2d_log = {0};
 	for (int i = 0; i < 4; i++) {
-		move(d2a, a2d, &d2a_log);
-		move(a2d, d2a, &a2d_log);
+		h_move(d2a, a2d, &d2a_log, 0);
+		h_move(a2d, d2a, &a2d_log, 0);
 	}
 	assert_int_equal(ocapn_session_get_state(a2d), OCAPN_SESSION_ACTIVE);
 
@@ -858,7 +817,7 @@ test_attack_thief_and_unknown_session(void **state)
 		ocapn_session_feed(a2d, op, olen);
 		ocapn_vat_run(m->v[0], 0);
 		size_t before = a2d_log.n;
-		move(a2d, d2a, &a2d_log);
+		h_move(a2d, d2a, &a2d_log, 0);
 		int found = 0;
 		for (size_t i = before; i < a2d_log.n; i++)
 			if (strstr(a2d_log.msgs[i], "['break \"") &&
@@ -1016,8 +975,8 @@ crossed(int low, int first)
 	/* deliver the initiators' hellos in the chosen order */
 	struct link *l0 = &m.l[first], *l1 = &m.l[1 - first];
 	struct h_log tmp = {0};
-	move(l0->init, l0->acc, &l0->i2j);
-	move(l1->init, l1->acc, &l1->i2j);
+	h_move(l0->init, l0->acc, &l0->i2j, 0);
+	h_move(l1->init, l1->acc, &l1->i2j, 0);
 	mesh_pump(&m);
 	h_log_clear(&tmp);
 	/* exactly one connection survives */

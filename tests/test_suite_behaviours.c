@@ -64,25 +64,8 @@ collect(struct raw *r)
 	const uint8_t *d;
 	size_t n;
 	ocapn_session_output(r->s, &d, &n);
-	ocapn_syrup_decoder *dec = ocapn_syrup_decoder_new(0, NULL);
-	ocapn_arena *ar = ocapn_arena_new(NULL);
-	size_t off = 0;
-	while (off < n) {
-		ocapn_value *v;
-		size_t used;
-		assert_int_equal(ocapn_syrup_decode(dec, ar, d + off, n - off,
-				     &v, &used),
-		    0);
-		char buf[4096];
-		h_print(v, buf, sizeof(buf));
-		if (r->out.n < H_MAXLOG)
-			r->out.msgs[r->out.n++] = strdup(buf);
-		off += used;
-		ocapn_arena_reset(ar);
-	}
+	h_log_messages(&r->out, d, n, NULL);
 	ocapn_session_consume(r->s, n);
-	ocapn_arena_free(ar);
-	ocapn_syrup_decoder_free(dec);
 }
 
 /* Send one message (notation) as the suite and collect our replies. */
