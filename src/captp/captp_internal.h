@@ -179,6 +179,10 @@ struct turn {
 };
 
 #define VBOX_CLASSES 12 /* 64 B .. 128 KiB */
+/* Large boxes kept for reuse when freed (see vbox.c): how many, and the
+ * largest size kept. */
+#define VBOX_SPARES 2
+#define VBOX_SPARE_MAX ((size_t)16 << 20)
 
 struct ocapn_vat {
 	ocapn_allocator a;
@@ -187,6 +191,8 @@ struct ocapn_vat {
 	ocapn_arena *scratch;
 	ocapn__pool ref_pool, waiter_pool, turn_pool;
 	ocapn__pool vbox_pool[VBOX_CLASSES];
+	ocapn__vbox *vbox_spare[VBOX_SPARES]; /* freed boxes above the
+	                                       * classes, or NULL */
 	ocapn__map registry; /* hash(swiss) -> struct reg_entry chain */
 	struct ocapn_session *sessions; /* list */
 	ocapn__map by_serial;           /* serial -> session */

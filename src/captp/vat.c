@@ -76,6 +76,10 @@ vat_release_memory(ocapn_vat *vat)
 	ocapn__pool_drain(&vat->ref_pool, &vat->a);
 	for (int i = 0; i < VBOX_CLASSES; i++)
 		ocapn__pool_drain(&vat->vbox_pool[i], &vat->a);
+	for (int i = 0; i < VBOX_SPARES; i++)
+		if (vat->vbox_spare[i])
+			ocapn__free(&vat->a, vat->vbox_spare[i],
+			    vat->vbox_spare[i]->block);
 	ocapn_allocator a = vat->a;
 	ocapn__free(&a, vat, sizeof(*vat));
 }
