@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bench_stats.h"
@@ -44,6 +45,7 @@ struct results {
 	int fd_bare, fd_uv;
 	struct bench_series rtt[NSIZES], bare_rtt[NSIZES], uv_rtt[NSIZES];
 	struct bench_series r_bare[NSIZES], r_uv[NSIZES];
+	struct bench_series cpu[NSIZES], faults[NSIZES]; /* client, ocapn */
 	struct bench_series win[NWINDOWS], bare_win[NWINDOWS], r_win[NWINDOWS];
 	struct bench_series pipe, wait, pipe_rtt, wait_rtt, pipe_wait;
 };
@@ -69,6 +71,18 @@ size_name(size_t s)
 	return buf[i];
 }
 
+/* CPU microseconds and minor page faults of this process so far. */
+static void
+usage_now(double *cpu_us, double *faults)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	*cpu_us = (double)ru.ru_utime.tv_sec * 1e6 +
+	    (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec * 1e6 +
+	    (double)ru.ru_stime.tv_usec;
+	*faults = (double)ru.ru_minflt;
+}
+
 /* Each figure is taken in SLICES pieces, interleaved with the pieces of
  * the figures it is compared with, so a burst of load from elsewhere on
  * the machine falls on both sides of a ratio. */
@@ -79,11 +93,16 @@ one_rep(nb_client *c, struct results *res, size_t div, bool record)
 {
 	for (size_t i = 0; i < NSIZES; i++) {
 		size_t n = size_calls[i] / div / SLICES;
-		double o = 0, b = 0, u = 0;
+		double o = 0, b = 0, u = 0, cpu = 0, flt = 0;
 		if (n == 0)
 			n = 1;
 		for (int k = 0; k < SLICES; k++) {
+			double c0, f0, c1, f1;
+			usage_now(&c0, &f0);
 			o += nb_echo(c, res->target, sizes[i], 1, n);
+			usage_now(&c1, &f1);
+			cpu += c1 - c0;
+			flt += f1 - f0;
 			b += nb_bare_echo(res->fd_bare, sizes[i], 1, n);
 			u += nb_bare_echo(res->fd_uv, sizes[i], 1, n);
 		}
@@ -97,6 +116,8 @@ one_rep(nb_client *c, struct results *res, size_t div, bool record)
 		bench_add(&res->uv_rtt[i], u);
 		bench_add(&res->r_bare[i], o / b);
 		bench_add(&res->r_uv[i], o / u);
+		bench_add(&res->cpu[i], cpu / (double)(n * SLICES));
+		bench_add(&res->faults[i], flt / (double)(n * SLICES));
 	}
 	for (size_t i = 0; i < NWINDOWS; i++) {
 		size_t n = window_calls[i] / div / SLICES;
@@ -162,6 +183,14 @@ print_results(const struct results *r, size_t reps)
 		cell(&r->uv_rtt[i], 1);
 		cell(&r->r_bare[i], 2);
 		cell(&r->r_uv[i], 2);
+		printf("\n");
+	}
+	printf("ocapn client process per echo: CPU us | minor page "
+	       "faults\n");
+	for (size_t i = 0; i < NSIZES; i++) {
+		printf("  %-7s", size_name(sizes[i]));
+		cell(&r->cpu[i], 1);
+		cell(&r->faults[i], 2);
 		printf("\n");
 	}
 	printf("16 B calls per second with W outstanding: ocapn | bare "
