@@ -44,6 +44,18 @@ ocapn__ptr_key(const void *p)
 	return (uint64_t)(uintptr_t)p;
 }
 
+/* Is `v` the symbol `lit` (a string literal)?  Lengths first, inline:
+ * the engine tests every message label and descriptor against several
+ * names, and most tests fail on the length. */
+#define OCAPN__SYM_IS(v, lit) ocapn__sym_is((v), (lit), sizeof(lit) - 1)
+
+static inline bool
+ocapn__sym_is(const ocapn_value *v, const char *s, size_t n)
+{
+	return v->kind == OCAPN_SYMBOL && v->len == n &&
+	    memcmp(v->u.p, s, n) == 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Fixed-size object pool: a free list, so steady-state workloads make no
  * allocator calls. */
