@@ -19,6 +19,9 @@
  *            anything resolves) and awaiting each step.
  *
  * Usage: bench_net [--reps R] [--quick] [--netlayer NAME]...
+ *        bench_net --profile SIZE N [--netlayer NAME]...
+ * The second form runs only N libocapn echo calls of SIZE bytes per
+ * netlayer, no baselines: a workload to run under perf.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -241,14 +244,31 @@ print_targets(struct results *res, size_t nres)
 	}
 }
 
+static void
+run_all(nb_client *c, struct results *res, size_t nres, size_t reps,
+    size_t div)
+{
+	for (size_t i = 0; i < nres; i++)
+		one_rep(c, &res[i], div * 4, false); /* warm-up */
+	for (size_t k = 0; k < reps; k++)
+		for (size_t i = 0; i < nres; i++)
+			one_rep(c, &res[i], div, true);
+	for (size_t i = 0; i < nres; i++)
+		print_results(&res[i], reps);
+	print_targets(res, nres);
+}
+
 int
 main(int argc, char **argv)
 {
-	size_t reps = 7, div = 1;
+	size_t reps = 7, div = 1, prof_size = 0, prof_n = 0;
 	const char *only[8];
 	size_t nonly = 0;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+		if (!strcmp(argv[i], "--profile") && i + 2 < argc) {
+			prof_size = (size_t)strtoul(argv[++i], NULL, 10);
+			prof_n = (size_t)strtoul(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
 			reps = (size_t)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--quick")) {
 			reps = 3;
@@ -258,6 +278,8 @@ main(int argc, char **argv)
 			only[nonly++] = argv[++i];
 		else {
 			fprintf(stderr, "usage: bench_net [--reps R] [--quick] "
+					"[--netlayer NAME]...\n"
+					"       bench_net --profile SIZE N "
 					"[--netlayer NAME]...\n");
 			return 2;
 		}
@@ -285,8 +307,11 @@ main(int argc, char **argv)
 		struct results *r = &res[nres++];
 		r->nl = &nb_netlayers[i];
 		if (nb_start_ocapn_server(r->nl, &r->server) ||
-		    nb_start_bare_server(r->nl->family, false, &r->bare) ||
-		    nb_start_bare_server(r->nl->family, true, &r->bare_uv)) {
+		    (!prof_n &&
+			(nb_start_bare_server(r->nl->family, false,
+			     &r->bare) ||
+			    nb_start_bare_server(r->nl->family, true,
+				&r->bare_uv)))) {
 			fprintf(stderr, "bench_net: cannot start the servers "
 					"for %s\n",
 			    r->nl->transport);
@@ -303,31 +328,44 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < nres; i++) {
 		struct results *r = &res[i];
 		r->target = nb_client_connect(c, &r->server);
-		r->fd_bare = nb_bare_connect(&r->bare);
-		r->fd_uv = nb_bare_connect(&r->bare_uv);
-		if (!r->target || r->fd_bare < 0 || r->fd_uv < 0) {
+		r->fd_bare = prof_n ? -2 : nb_bare_connect(&r->bare);
+		r->fd_uv = prof_n ? -2 : nb_bare_connect(&r->bare_uv);
+		if (!r->target || r->fd_bare == -1 || r->fd_uv == -1) {
 			fprintf(stderr, "bench_net: cannot connect (%s)\n",
 			    r->nl->transport);
 			return 1;
 		}
 	}
 
-	printf("netlayer benchmark: client and servers in separate "
-	       "processes, %zu repetitions\n",
-	    reps);
-	fflush(stdout);
-	for (size_t i = 0; i < nres; i++)
-		one_rep(c, &res[i], div * 4, false); /* warm-up */
-	for (size_t k = 0; k < reps; k++)
-		for (size_t i = 0; i < nres; i++)
-			one_rep(c, &res[i], div, true);
-	for (size_t i = 0; i < nres; i++)
-		print_results(&res[i], reps);
-	print_targets(res, nres);
-
+	if (prof_n) {
+		for (size_t i = 0; i < nres; i++) {
+			double c0, f0, c1, f1;
+			nb_echo(c, res[i].target, prof_size, 1,
+			    prof_n / 10 + 1); /* warm-up */
+			usage_now(&c0, &f0);
+			double ns = nb_echo(c, res[i].target, prof_size, 1,
+			    prof_n);
+			usage_now(&c1, &f1);
+			printf("%s: %zu echo calls of %zu bytes: %.1f us per "
+			       "call, client CPU %.1f us and %.2f page "
+			       "faults per call\n",
+			    res[i].nl->transport, prof_n, prof_size,
+			    ns / (double)prof_n / 1e3,
+			    (c1 - c0) / (double)prof_n,
+			    (f1 - f0) / (double)prof_n);
+		}
+	} else {
+		printf("netlayer benchmark: client and servers in separate "
+		       "processes, %zu repetitions\n",
+		    reps);
+		fflush(stdout);
+		run_all(c, res, nres, reps, div);
+	}
 	for (size_t i = 0; i < nres; i++) {
-		close(res[i].fd_bare);
-		close(res[i].fd_uv);
+		if (res[i].fd_bare >= 0)
+			close(res[i].fd_bare);
+		if (res[i].fd_uv >= 0)
+			close(res[i].fd_uv);
 		nb_target_free(res[i].target);
 	}
 	nb_client_free(c);
