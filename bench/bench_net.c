@@ -322,7 +322,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_net: no such netlayer\n");
 		return 2;
 	}
-	nb_client *c = nb_client_new();
+	const struct nb_netlayer *nls[8];
+	for (size_t i = 0; i < nres && i < 8; i++)
+		nls[i] = res[i].nl;
+	nb_client *c = nb_client_new(nls, nres < 8 ? nres : 8);
 	if (!c)
 		return 1;
 	for (size_t i = 0; i < nres; i++) {

@@ -55,8 +55,8 @@ make_testuds(uv_loop_t *loop, const char *dir, const char *name,
 }
 
 const struct nb_netlayer nb_netlayers[] = {
-    {"tcp-testing-only", NB_TCP, make_tcp},
-    {"testuds", NB_UNIX, make_testuds},
+    {"tcp-testing-only", NB_TCP, make_tcp, NULL, NULL},
+    {"testuds", NB_UNIX, make_testuds, NULL, NULL},
 };
 const size_t nb_nnetlayers = sizeof(nb_netlayers) / sizeof(nb_netlayers[0]);
 
@@ -132,11 +132,9 @@ nb_tmpdir(void)
 	return tmpdir;
 }
 
-/* Fork a server; the child runs `fn(arg, report_fd)` and never returns.
- * The parent reads the child's report (lines up to EOF) into `buf`. */
-static int
-spawn(void (*fn)(const void *arg, int report), const void *arg, char *buf,
-    size_t cap)
+int
+nb_spawn(void (*fn)(const void *arg, int report), const void *arg,
+    char *buf, size_t cap)
 {
 	if (!nb_tmpdir()[0] || nprocs == MAX_PROCS)
 		return -1;
@@ -263,6 +261,7 @@ ocapn_server_child(const void *arg, int rfd)
 	ocapn_vat *vat = ocapn_runtime_vat(sv.rt);
 	if (nl->make(loop, tmpdir, "server", &n) ||
 	    ocapn_runtime_add_netlayer(sv.rt, n) ||
+	    (nl->wait_ready && nl->wait_ready(loop, n)) ||
 	    ocapn_vat_spawn(vat, echo_method, NULL, NULL, &echo) ||
 	    register_obj(vat, ECHO_SWISS, echo) ||
 	    suite_car_factory_builder(vat, &builder) ||
@@ -294,9 +293,19 @@ ocapn_server_child(const void *arg, int rfd)
 int
 nb_start_ocapn_server(const struct nb_netlayer *nl, struct nb_proc *out)
 {
+	static bool set_up[8];
+	size_t idx = (size_t)(nl - nb_netlayers);
 	char buf[1400];
 	memset(out, 0, sizeof(*out));
-	int pid = spawn(ocapn_server_child, nl, buf, sizeof(buf));
+	if (nl->setup && idx < 8 && !set_up[idx]) {
+		if (!nb_tmpdir()[0] || nl->setup(nb_tmpdir())) {
+			fprintf(stderr, "netbench: %s: set-up failed\n",
+			    nl->transport);
+			return -1;
+		}
+		set_up[idx] = true;
+	}
+	int pid = nb_spawn(ocapn_server_child, nl, buf, sizeof(buf));
 	if (pid <= 0)
 		return -1;
 	out->pid = pid;
@@ -659,7 +668,7 @@ nb_start_bare_server(enum nb_family f, bool uv, struct nb_proc *out)
 	if (f == NB_UNIX)
 		snprintf(a.path, sizeof(a.path), "%s/bare-%u.sock",
 		    nb_tmpdir(), seq++);
-	int pid = spawn(bare_child, &a, buf, sizeof(buf));
+	int pid = nb_spawn(bare_child, &a, buf, sizeof(buf));
 	if (pid <= 0)
 		return -1;
 	out->pid = pid;
@@ -789,7 +798,7 @@ wait_for(nb_client *c, const bool *flag)
 }
 
 nb_client *
-nb_client_new(void)
+nb_client_new(const struct nb_netlayer *const *nls, size_t nnl)
 {
 	nb_client *c = calloc(1, sizeof(*c));
 	if (!c || ocapn_runtime_new(NULL, NULL, NULL, &c->rt)) {
@@ -800,14 +809,14 @@ nb_client_new(void)
 	c->loop = ocapn_runtime_loop(c->rt);
 	char name[40];
 	snprintf(name, sizeof(name), "client-%ld", (long)getpid());
-	for (size_t i = 0; i < nb_nnetlayers; i++) {
+	for (size_t i = 0; i < nnl; i++) {
 		ocapn_netlayer *nl;
-		int rc = nb_netlayers[i].make(c->loop, nb_tmpdir(), name, &nl);
+		int rc = nls[i]->make(c->loop, nb_tmpdir(), name, &nl);
 		if (!rc)
 			rc = ocapn_runtime_add_netlayer(c->rt, nl);
 		if (rc) {
 			fprintf(stderr, "netbench: client netlayer %s: %s\n",
-			    nb_netlayers[i].transport, ocapn_strerror(rc));
+			    nls[i]->transport, ocapn_strerror(rc));
 			ocapn_runtime_free(c->rt);
 			free(c);
 			return NULL;

@@ -26,14 +26,25 @@ enum nb_family { NB_TCP = 1, NB_UNIX };
 /*
  * A netlayer under test.  Adding a netlayer to the benchmark is one entry
  * in nb_netlayers[]: its transport name, the bare transport it is
- * compared with, and a constructor for a netlayer of process `name`
- * (server or client) that keeps its files, if any, in `dir`.
+ * compared with, a constructor for a netlayer of process `name` (server
+ * or client) that keeps its files, if any, in `dir`, and two optional
+ * hooks for netlayers that need more than their peers (unix-domain-socket
+ * needs an introduction server, and its locator is complete only once the
+ * netlayer registered with it).
  */
 struct nb_netlayer {
 	const char *transport;
 	enum nb_family family;
 	int (*make)(uv_loop_t *loop, const char *dir, const char *name,
 	    ocapn_netlayer **out);
+	/* Optional: start what the netlayer needs besides its peers, in
+	 * processes of its own (nb_spawn()); called once, before its first
+	 * server starts.  0 or -1. */
+	int (*setup)(const char *dir);
+	/* Optional: run `loop` until `nl` can be reached at the locator it
+	 * announces; the server publishes its sturdyrefs only then.  0 or
+	 * -1. */
+	int (*wait_ready)(uv_loop_t *loop, ocapn_netlayer *nl);
 };
 extern const struct nb_netlayer nb_netlayers[];
 extern const size_t nb_nnetlayers;
@@ -53,6 +64,13 @@ struct nb_proc {
 /* A private temporary directory for socket files ("" on failure). */
 const char *nb_tmpdir(void);
 
+/* Fork a helper process running `fn(arg, report)`, which must never
+ * return (_exit); whatever it writes to `report` up to closing it is
+ * read into `buf` (NUL-terminated) before this returns.  The process is
+ * stopped (SIGTERM) at exit.  Its pid, or -1. */
+int nb_spawn(void (*fn)(const void *arg, int report), const void *arg,
+    char *buf, size_t cap);
+
 /* A libocapn server: a runtime with netlayer `nl`, an echo object (answers
  * its first argument) and the conformance suite's car-factory builder,
  * reachable by the sturdyrefs in `out`.  0 or -1. */
@@ -71,9 +89,10 @@ void nb_stop(struct nb_proc *p);
 typedef struct nb_client nb_client;
 typedef struct nb_target nb_target;
 
-/* A client runtime with a client netlayer for every entry of
- * nb_netlayers[].  NULL on failure (message printed). */
-nb_client *nb_client_new(void);
+/* A client runtime with a client netlayer for each of the `n` netlayers
+ * (whose servers were started first).  NULL on failure (message
+ * printed). */
+nb_client *nb_client_new(const struct nb_netlayer *const *nls, size_t n);
 void nb_client_free(nb_client *c);
 /* Enliven a server's echo and builder.  NULL on failure. */
 nb_target *nb_client_connect(nb_client *c, const struct nb_proc *server);

@@ -309,7 +309,7 @@ main(int argc, char **argv)
 	    nb_start_bare_server(NB_UNIX, false, &bare_srv))
 		fail("the libocapn or bare server did not start");
 
-	nb_client *oc = nb_client_new();
+	nb_client *oc = nb_client_new(&nl, 1);
 	nb_target *ot = oc ? nb_client_connect(oc, &ours_srv) : nullptr;
 	int bare = nb_bare_connect(&bare_srv);
 	if (!ot || bare < 0)
