@@ -40,6 +40,8 @@
 #define BUILDER_SWISS "JadQ0++RzsD4M+40uLxTWVaVqM10DcBJ"
 #define PAYLOAD 16
 
+static void die(const char *what, int rc) __attribute__((noreturn));
+
 static void
 die(const char *what, int rc)
 {
@@ -305,7 +307,7 @@ chain_once(struct pair *p, bool pipelined)
 	ocapn_value_set_symbol(&spec[1], "zoom", 4);
 	ocapn_value_set_list(&specl, spec, 2);
 	ocapn_value_set_list(&args, &specl, 1);
-	ocapn_ref *factory, *car, *text;
+	ocapn_ref *factory = NULL, *car = NULL, *text = NULL;
 	unsigned rounds = 0;
 	int rc = ocapn_send(p->builder, &none, &factory);
 	if (!rc && !pipelined)

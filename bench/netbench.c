@@ -29,6 +29,8 @@
 #define BUILDER_SWISS "JadQ0++RzsD4M+40uLxTWVaVqM10DcBJ"
 #define DEADLINE_NS (120ull * 1000000000ull)
 
+static void fail(const char *why) __attribute__((noreturn));
+
 static void
 fail(const char *why)
 {
