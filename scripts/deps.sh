@@ -6,7 +6,7 @@ set -eu
 
 build_pkgs="gcc libc6-dev meson ninja-build pkg-config libuv1-dev libsodium-dev"
 test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3"
-bench_pkgs="libmsgpack-dev libcapnp-dev capnproto valgrind"
+bench_pkgs="libmsgpack-dev libcapnp-dev capnproto valgrind g++"
 
 want="$build_pkgs"
 case "${1:-build}" in

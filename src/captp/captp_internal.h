@@ -44,6 +44,18 @@ ocapn__ptr_key(const void *p)
 	return (uint64_t)(uintptr_t)p;
 }
 
+/* Is `v` the symbol `lit` (a string literal)?  Lengths first, inline:
+ * the engine tests every message label and descriptor against several
+ * names, and most tests fail on the length. */
+#define OCAPN__SYM_IS(v, lit) ocapn__sym_is((v), (lit), sizeof(lit) - 1)
+
+static inline bool
+ocapn__sym_is(const ocapn_value *v, const char *s, size_t n)
+{
+	return v->kind == OCAPN_SYMBOL && v->len == n &&
+	    memcmp(v->u.p, s, n) == 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Fixed-size object pool: a free list, so steady-state workloads make no
  * allocator calls. */
@@ -179,6 +191,10 @@ struct turn {
 };
 
 #define VBOX_CLASSES 12 /* 64 B .. 128 KiB */
+/* Large boxes kept for reuse when freed (see vbox.c): how many, and the
+ * largest size kept. */
+#define VBOX_SPARES 2
+#define VBOX_SPARE_MAX ((size_t)16 << 20)
 
 struct ocapn_vat {
 	ocapn_allocator a;
@@ -187,6 +203,8 @@ struct ocapn_vat {
 	ocapn_arena *scratch;
 	ocapn__pool ref_pool, waiter_pool, turn_pool;
 	ocapn__pool vbox_pool[VBOX_CLASSES];
+	ocapn__vbox *vbox_spare[VBOX_SPARES]; /* freed boxes above the
+	                                       * classes, or NULL */
 	ocapn__map registry; /* hash(swiss) -> struct reg_entry chain */
 	struct ocapn_session *sessions; /* list */
 	ocapn__map by_serial;           /* serial -> session */

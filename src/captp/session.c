@@ -1274,7 +1274,7 @@ in_desc(ocapn_session *s, const ocapn_value *d)
 			    (int)label->len, (const char *)label->u.p);
 			return NULL;
 		}
-		if (ocapn_value_is_symbol(label, "desc:export")) {
+		if (OCAPN__SYM_IS(label, "desc:export")) {
 			struct export_entry *e =
 			    ocapn__map_get(&s->exports, pos);
 			if (!e) {
@@ -1284,7 +1284,7 @@ in_desc(ocapn_session *s, const ocapn_value *d)
 			}
 			return e->ref;
 		}
-		if (ocapn_value_is_symbol(label, "desc:answer")) {
+		if (OCAPN__SYM_IS(label, "desc:answer")) {
 			ocapn_ref *r = ocapn__map_get(&s->answers, pos);
 			if (!r) {
 				violation(s, "unknown answer position %llu",
@@ -1293,12 +1293,12 @@ in_desc(ocapn_session *s, const ocapn_value *d)
 			}
 			return r;
 		}
-		if (ocapn_value_is_symbol(label, "desc:import-object"))
+		if (OCAPN__SYM_IS(label, "desc:import-object"))
 			return get_import(s, pos, false);
-		if (ocapn_value_is_symbol(label, "desc:import-promise"))
+		if (OCAPN__SYM_IS(label, "desc:import-promise"))
 			return get_import(s, pos, true);
 	}
-	if (ocapn_value_is_symbol(label, "desc:sig-envelope")) {
+	if (OCAPN__SYM_IS(label, "desc:sig-envelope")) {
 		ocapn_ref *r = NULL;
 		if (ocapn__handoff_receive_give(s, d, &r) || !r)
 			return NULL;
@@ -1359,8 +1359,8 @@ static ocapn_ref *
 in_target(ocapn_session *s, const ocapn_value *d, const char *op)
 {
 	if (d->kind != OCAPN_RECORD || d->len != 2 ||
-	    !(ocapn_value_is_symbol(&d->u.items[0], "desc:export") ||
-		ocapn_value_is_symbol(&d->u.items[0], "desc:answer"))) {
+	    !(OCAPN__SYM_IS(&d->u.items[0], "desc:export") ||
+		OCAPN__SYM_IS(&d->u.items[0], "desc:answer"))) {
 		violation(s, "%s target is not desc:export or desc:answer", op);
 		return NULL;
 	}
@@ -1650,18 +1650,18 @@ handle_message(ocapn_session *s, const uint8_t *msg, size_t len)
 		return;
 	}
 	const ocapn_value *label = &m->u.items[0];
-	if (ocapn_value_is_symbol(label, "op:abort")) {
+	if (OCAPN__SYM_IS(label, "op:abort")) {
 		handle_abort(s, m);
 		return;
 	}
 	if (!s->peer_hello) {
-		if (ocapn_value_is_symbol(label, "op:start-session"))
+		if (OCAPN__SYM_IS(label, "op:start-session"))
 			handle_hello(s, m);
 		else
 			violation(s, "message before op:start-session");
 		return;
 	}
-#define IS(name) ocapn_value_is_symbol(label, name)
+#define IS(name) OCAPN__SYM_IS(label, name)
 	if (IS("op:deliver"))
 		handle_deliver(s, m, false);
 	else if (IS("op:deliver-only"))

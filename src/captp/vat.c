@@ -76,6 +76,10 @@ vat_release_memory(ocapn_vat *vat)
 	ocapn__pool_drain(&vat->ref_pool, &vat->a);
 	for (int i = 0; i < VBOX_CLASSES; i++)
 		ocapn__pool_drain(&vat->vbox_pool[i], &vat->a);
+	for (int i = 0; i < VBOX_SPARES; i++)
+		if (vat->vbox_spare[i])
+			ocapn__free(&vat->a, vat->vbox_spare[i],
+			    vat->vbox_spare[i]->block);
 	ocapn_allocator a = vat->a;
 	ocapn__free(&a, vat, sizeof(*vat));
 }
@@ -1037,8 +1041,8 @@ field_compute(ocapn_ref *resolver, uint8_t op, const ocapn_value *key,
 				return;
 			}
 			if (v->len == 3 &&
-			    (ocapn_value_is_symbol(label, "user-record") ||
-				ocapn_value_is_symbol(label, "desc:tagged")) &&
+			    (OCAPN__SYM_IS(label, "user-record") ||
+				OCAPN__SYM_IS(label, "desc:tagged")) &&
 			    same_text(&v->u.items[1], key)) {
 				ocapn__resolve_ref(resolver, false,
 				    &v->u.items[2]);
@@ -1209,10 +1213,10 @@ builtin_call(ocapn_vat *vat, ocapn_ref *self, const ocapn_value *args,
 		return bootstrap_call(vat, self, args, resolver);
 	/* Resolver: ['fulfill v] or ['break e] */
 	if (args->len == 2 &&
-	    ocapn_value_is_symbol(&args->u.items[0], "fulfill")) {
+	    OCAPN__SYM_IS(&args->u.items[0], "fulfill")) {
 		ocapn__resolve_ref(self, false, &args->u.items[1]);
 	} else if (args->len == 2 &&
-	    ocapn_value_is_symbol(&args->u.items[0], "break")) {
+	    OCAPN__SYM_IS(&args->u.items[0], "break")) {
 		ocapn__resolve_ref(self, true, &args->u.items[1]);
 	} else {
 		if (resolver)
@@ -1234,7 +1238,7 @@ bootstrap_call(ocapn_vat *vat, ocapn_ref *self, const ocapn_value *args,
     ocapn_ref *resolver)
 {
 	const ocapn_value *m = args->len ? &args->u.items[0] : NULL;
-	if (m && ocapn_value_is_symbol(m, "fetch")) {
+	if (m && OCAPN__SYM_IS(m, "fetch")) {
 		if (args->len != 2 || (args->u.items[1].kind != OCAPN_BYTES &&
 					  args->u.items[1].kind !=
 					      OCAPN_STRING)) {
@@ -1251,8 +1255,8 @@ bootstrap_call(ocapn_vat *vat, ocapn_ref *self, const ocapn_value *args,
 		ocapn_value_set_ref(&v, obj);
 		return ocapn__resolve_ref(resolver, false, &v);
 	}
-	if (m && (ocapn_value_is_symbol(m, "deposit-gift") ||
-		     ocapn_value_is_symbol(m, "withdraw-gift")))
+	if (m && (OCAPN__SYM_IS(m, "deposit-gift") ||
+		     OCAPN__SYM_IS(m, "withdraw-gift")))
 		return ocapn__bootstrap_gift(vat, self, args, resolver);
 	return ocapn__resolve_ref_str(resolver,
 	    "unknown method of the bootstrap object");

@@ -3,6 +3,14 @@
  * they came from (queued arguments, promise resolutions).  A box is one
  * block from a per-vat size-class pool: header, then the value tree's
  * items, then its bytes.  Every OCAPN_REF inside holds a reference.
+ *
+ * Boxes above the largest class come from the allocator, but the vat
+ * keeps the largest VBOX_SPARES of those freed (each up to VBOX_SPARE_MAX)
+ * for the next large values: with malloc, a large block freed at the top
+ * of the heap goes back to the system, and writing its successor faults
+ * every page in again, which costs more than the copy itself.  Two,
+ * because a large call keeps two boxes alive at once (the arguments of
+ * its turn and the answer it resolves).
  */
 #include "captp_internal.h"
 
@@ -137,8 +145,17 @@ ocapn__vbox_new(struct ocapn_vat *vat, const ocapn_value *v)
 			p->size = block;
 		box = ocapn__pool_get(p, &vat->a);
 	} else {
-		block = need;
-		box = ocapn__malloc(&vat->a, block);
+		box = NULL;
+		for (int i = 0; i < VBOX_SPARES && !box; i++) {
+			ocapn__vbox *sp = vat->vbox_spare[i];
+			if (sp && sp->block >= need) {
+				box = sp;
+				vat->vbox_spare[i] = NULL;
+			}
+		}
+		block = box ? box->block : need;
+		if (!box)
+			box = ocapn__malloc(&vat->a, block);
 	}
 	if (!box)
 		return NULL;
@@ -159,8 +176,29 @@ ocapn__vbox_free(struct ocapn_vat *vat, ocapn__vbox *box)
 	 * that never touch this box, but keep the walk simple. */
 	release_refs(&box->v);
 	int cls = size_class(box->block);
-	if (cls >= 0 && ((size_t)64 << cls) == box->block)
+	if (cls >= 0 && ((size_t)64 << cls) == box->block) {
 		ocapn__pool_put(&vat->vbox_pool[cls], box);
-	else
+		return;
+	}
+	/* Keep it in place of an empty or the smallest smaller spare. */
+	if (box->block <= VBOX_SPARE_MAX && !vat->zombie) {
+		int k = -1;
+		for (int i = 0; i < VBOX_SPARES; i++) {
+			ocapn__vbox *sp = vat->vbox_spare[i];
+			if (!sp) {
+				k = i;
+				break;
+			}
+			if (sp->block < box->block &&
+			    (k < 0 || sp->block < vat->vbox_spare[k]->block))
+				k = i;
+		}
+		if (k >= 0) {
+			ocapn__vbox *old = vat->vbox_spare[k];
+			vat->vbox_spare[k] = box;
+			box = old;
+		}
+	}
+	if (box)
 		ocapn__free(&vat->a, box, box->block);
 }
