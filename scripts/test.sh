@@ -46,7 +46,11 @@ run_meson() { # DIR [meson setup options...]
   if [ ! -f "$dir/build.ninja" ]; then
     meson setup "$dir" "$@" >/dev/null || { echo "meson setup $dir failed"; return 1; }
   fi
-  meson compile -C "$dir" >/dev/null || { meson compile -C "$dir"; return 1; }
+  # the build's output is kept; its warnings are shown
+  if ! meson compile -C "$dir" >"$dir/compile.log" 2>&1; then
+    cat "$dir/compile.log"; return 1
+  fi
+  grep -A4 'warning:' "$dir/compile.log" || true
   meson test -C "$dir" --print-errorlogs --num-processes 2
 }
 

@@ -54,7 +54,12 @@ push(tu_msg **m, size_t *n, size_t *cap, const uint8_t *p, size_t len,
 	assert_non_null(x->data);
 	memcpy(x->data, p, len);
 	x->len = len;
-	snprintf(x->origin, sizeof(x->origin), "%s", origin);
+	/* a label for failure messages: cut to fit */
+	size_t olen = strlen(origin);
+	if (olen > sizeof(x->origin) - 1)
+		olen = sizeof(x->origin) - 1;
+	memcpy(x->origin, origin, olen);
+	x->origin[olen] = '\0';
 }
 
 tu_msg *

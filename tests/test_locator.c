@@ -298,8 +298,7 @@ test_base_encodings_edges(void **state)
 	}
 	static const char *const bad64[] = {"Z", "Zh", "Zm9", "Zm9vY",
 	    "Zg=", "Zg===", "Z=g=", "+/8", "Zm9v/w", "Zm 9v", "Zm8==",
-	    "=", "Zg=="
-	    "=="};
+	    "=", "Zg===="};
 	for (size_t i = 0; i < sizeof(bad64) / sizeof(*bad64); i++) {
 		int rc = ocapn_base64url_decode(bad64[i], strlen(bad64[i]), &b,
 		    NULL);
@@ -469,8 +468,8 @@ test_locator_values(void **state)
 	static const char *const goods[] = {
 	    "<'ocapn-peer 'tcp \"d\" f>",
 	    "<'ocapn-peer 'tcp \"\" {}>",
-	    "<'ocapn-peer 'tcp-testing-only \"x.y\" {\"host\": \"[::1]\", "
-	    "\"port\": \"22045\"}>",
+	    ("<'ocapn-peer 'tcp-testing-only \"x.y\" {\"host\": \"[::1]\", "
+		"\"port\": \"22045\"}>"),
 	    "<'ocapn-peer 'onion \"\\u{e9}\" {\"\": \"\"}>",
 	};
 	for (size_t i = 0; i < sizeof(goods) / sizeof(*goods); i++) {
