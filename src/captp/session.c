@@ -24,6 +24,7 @@
  * count increments are collected while writing and committed only when the
  * whole message encoded.
  */
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "session_internal.h"
@@ -277,8 +278,6 @@ violation(ocapn_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-
-#include <stdarg.h>
 
 static int
 violation(ocapn_session *s, const char *fmt, ...)
@@ -1399,6 +1398,33 @@ ocapn__session_queued(ocapn_vat *vat, uint32_t serial, int d)
 		s->queued += (uint64_t)(int64_t)d;
 }
 
+/* The answer promise a peer asked for at answer position `apos` of message
+ * `name`: checks the position (valid, unused, within the limit) and
+ * registers a new promise there.  *p is the answer (owned by the answer
+ * table), *r its resolver (the caller releases it).  OCAPN_E_PROTOCOL once
+ * the session is aborted. */
+static int
+new_answer(ocapn_session *s, const ocapn_value *apos, const char *name,
+    ocapn_ref **p, ocapn_ref **r)
+{
+	uint64_t pos;
+	if (!get_pos(apos, &pos))
+		return violation(s, "%s answer position is invalid", name);
+	if (ocapn__map_get(&s->answers, pos))
+		return violation(s, "answer position %llu is already "
+					  "in use",
+		    (unsigned long long)pos);
+	if (s->answers.count >= s->max_answers)
+		return violation(s, "too many answers (limit %llu)",
+		    (unsigned long long)s->max_answers);
+	if (ocapn__promise_pair(s->vat, p, r) ||
+	    ocapn__map_put(&s->answers, s->a, pos, *p)) {
+		abort_session(s, "out of memory", true);
+		return OCAPN_E_PROTOCOL;
+	}
+	return OCAPN_OK;
+}
+
 static int
 handle_deliver(ocapn_session *s, ocapn_value *m, bool only)
 {
@@ -1438,23 +1464,9 @@ handle_deliver(ocapn_session *s, ocapn_value *m, bool only)
 		ocapn__dispatch(target, args, resolve_me, s);
 		return OCAPN_OK;
 	}
-	uint64_t pos;
-	if (!get_pos(apos, &pos))
-		return violation(s, "op:deliver answer position is "
-					  "invalid");
-	if (ocapn__map_get(&s->answers, pos))
-		return violation(s, "answer position %llu is already "
-					  "in use",
-		    (unsigned long long)pos);
-	if (s->answers.count >= s->max_answers)
-		return violation(s, "too many answers (limit %llu)",
-		    (unsigned long long)s->max_answers);
 	ocapn_ref *p, *r;
-	if (ocapn__promise_pair(s->vat, &p, &r) ||
-	    ocapn__map_put(&s->answers, s->a, pos, p)) {
-		abort_session(s, "out of memory", true);
+	if (new_answer(s, apos, "op:deliver", &p, &r))
 		return OCAPN_E_PROTOCOL;
-	}
 	if (resolve_me)
 		ocapn__promise_listen(p, resolve_me, false, s);
 	ocapn__dispatch(target, args, r, s);
@@ -1501,7 +1513,7 @@ handle_field(ocapn_session *s, ocapn_value *m, uint8_t op, const char *name)
 	if (!to)
 		return OCAPN_E_PROTOCOL;
 	ocapn_value *key = &m->u.items[2];
-	uint64_t index = 0, pos;
+	uint64_t index = 0;
 	if (op == FIELD_INDEX) {
 		if (!get_pos(key, &index))
 			return violation(s, "op:index index is not a "
@@ -1509,22 +1521,9 @@ handle_field(ocapn_session *s, ocapn_value *m, uint8_t op, const char *name)
 	} else if (translate(s, key, 0)) {
 		return OCAPN_E_PROTOCOL;
 	}
-	if (!get_pos(&m->u.items[3], &pos))
-		return violation(s, "%s answer position is invalid",
-		    name);
-	if (ocapn__map_get(&s->answers, pos))
-		return violation(s, "answer position %llu is already "
-					  "in use",
-		    (unsigned long long)pos);
-	if (s->answers.count >= s->max_answers)
-		return violation(s, "too many answers (limit %llu)",
-		    (unsigned long long)s->max_answers);
 	ocapn_ref *p, *r;
-	if (ocapn__promise_pair(s->vat, &p, &r) ||
-	    ocapn__map_put(&s->answers, s->a, pos, p)) {
-		abort_session(s, "out of memory", true);
+	if (new_answer(s, &m->u.items[3], name, &p, &r))
 		return OCAPN_E_PROTOCOL;
-	}
 	ocapn__field(to, op, op == FIELD_INDEX ? NULL : key, index, r, NULL,
 	    s);
 	ocapn_ref_release(r);
