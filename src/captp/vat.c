@@ -586,6 +586,26 @@ fire_waiters(ocapn_ref *p, struct waiter *list)
 	ocapn_ref_release(p);
 }
 
+/* A queued send or get (`w`) goes to `to` now, as if just made there,
+ * and is freed: true.  Other waiters are left alone: false. */
+static bool
+redirect_waiter(ocapn_vat *vat, ocapn_ref *to, struct waiter *w)
+{
+	if (w->kind != WAIT_SEND && w->kind != WAIT_GET)
+		return false;
+	ocapn_session *origin = ocapn__session_lookup(vat, w->origin);
+	if (w->kind == WAIT_SEND) {
+		ocapn__vbox *box = w->box;
+		w->box = NULL;
+		ocapn__dispatch_box(to, box, w->ref, origin);
+	} else {
+		ocapn__field(to, w->flag, w->box ? &w->box->v : NULL,
+		    w->index, w->ref, NULL, origin);
+	}
+	waiter_free(vat, w);
+	return true;
+}
+
 void
 ocapn__promise_settle(ocapn_ref *p, bool broken, const ocapn_value *v)
 {
@@ -613,20 +633,8 @@ ocapn__promise_settle(ocapn_ref *p, bool broken, const ocapn_value *v)
 			ocapn_ref_retain(p);
 			while (w) {
 				struct waiter *n = w->next;
-				if (w->kind == WAIT_SEND) {
-					ocapn__vbox *box = w->box;
-					w->box = NULL;
-					ocapn__dispatch_box(f, box, w->ref,
-					    ocapn__session_lookup(vat,
-						w->origin));
-					waiter_free(vat, w);
-				} else if (w->kind == WAIT_GET) {
-					ocapn__field(f, w->flag,
-					    w->box ? &w->box->v : NULL,
-					    w->index, w->ref, NULL,
-					    ocapn__session_lookup(vat,
-						w->origin));
-					waiter_free(vat, w);
+				if (redirect_waiter(vat, f, w)) {
+					/* sent on, freed */
 				} else if (w->kind == WAIT_LISTENER && w->flag &&
 				    !(f->binding != BIND_NONE &&
 					f->session == w->ref->session)) {
@@ -682,18 +690,7 @@ ocapn__promise_rebind(ocapn_ref *p)
 	ocapn_ref_retain(p);
 	while (w) {
 		struct waiter *n = w->next;
-		if (w->kind == WAIT_SEND) {
-			ocapn__vbox *box = w->box;
-			w->box = NULL;
-			ocapn__dispatch_box(p, box, w->ref,
-			    ocapn__session_lookup(vat, w->origin));
-			waiter_free(vat, w);
-		} else if (w->kind == WAIT_GET) {
-			ocapn__field(p, w->flag, w->box ? &w->box->v : NULL,
-			    w->index, w->ref, NULL,
-			    ocapn__session_lookup(vat, w->origin));
-			waiter_free(vat, w);
-		} else {
+		if (!redirect_waiter(vat, p, w)) {
 			w->next = NULL;
 			*kt = w;
 			kt = &w->next;
