@@ -82,9 +82,9 @@ typedef struct ocapn_netlayer_handler {
 #define OCAPN_NETLAYER_STREAM 0x1u /* a byte stream: one send may carry
                                     * several messages back to back */
 /* Received messages may be views into memory the peer can rewrite at any
- * time (shm): the runtime decodes them with
- * ocapn_session_feed_shared_message(), which copies every atom before it
- * is inspected. */
+ * time (shm): the runtime decodes them (those for which ops->shared says
+ * so, if set) with ocapn_session_feed_shared_message(), which copies
+ * every atom before it is inspected. */
 #define OCAPN_NETLAYER_SHARED 0x2u
 /* The netlayer authenticates the peer's designator before reporting a
  * connection: ocapn_conn_peer() names the peer proven (inbound) or the
@@ -119,6 +119,11 @@ typedef struct ocapn_netlayer_ops {
 	void (*stop)(ocapn_netlayer *nl);
 	/* Free the netlayer (only after on_stopped, or before it started). */
 	void (*free)(ocapn_netlayer *nl);
+	/* With OCAPN_NETLAYER_SHARED, optional: is the view of the current
+	 * on_message in memory the peer can rewrite?  (shm: single-packet
+	 * messages are, reassembled ones are private.)  NULL: every
+	 * message is treated as shared. */
+	bool (*shared)(const ocapn_conn *c, const uint8_t *msg);
 } ocapn_netlayer_ops;
 
 /* Base of every netlayer (first member of the implementation). */

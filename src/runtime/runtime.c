@@ -471,7 +471,9 @@ on_message(void *user, ocapn_conn *c, const uint8_t *msg, size_t len)
 		return;
 	if (rc->rt->trace)
 		rc->rt->trace(rc->rt->trace_user, rc->s, false, msg, len);
-	if (ocapn_conn_netlayer(c)->ops->flags & OCAPN_NETLAYER_SHARED)
+	const ocapn_netlayer_ops *ops = ocapn_conn_netlayer(c)->ops;
+	if ((ops->flags & OCAPN_NETLAYER_SHARED) &&
+	    (!ops->shared || ops->shared(c, msg)))
 		ocapn_session_feed_shared_message(rc->s, msg, len);
 	else
 		ocapn_session_feed_message(rc->s, msg, len);
