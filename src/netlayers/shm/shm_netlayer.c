@@ -56,6 +56,7 @@
 #define TRANSPORT "shm"
 #define B32_LEN 52
 #define RECV_BUDGET 64      /* messages per connection per run */
+#define RECV_BYTES (256u << 10) /* message bytes per connection per run */
 #define MAX_IOV 16
 #define HANDSHAKE_MS 10000  /* channel handshake and authentication */
 #define DRAIN_MS 2000       /* graceful close: wait for the peer's end */
@@ -88,6 +89,7 @@ struct shm_conn {
 	ocapn_allocator a;
 	struct shm_conn *next, **pprev;   /* every connection */
 	struct shm_conn *wnext, **wpprev; /* the work list */
+	struct shm_conn *mnext, **mpprev; /* the continuation list */
 	ocapn__shm_conn *ch;
 	enum sc_state state;
 	bool reported;  /* the handler knows it (outbound, or accepted) */
@@ -122,6 +124,7 @@ struct nl_handle {
 		uv_handle_t h;
 		uv_poll_t poll;
 		uv_idle_t idle;
+		uv_async_t async;
 	} u;
 	ocapn_allocator a;
 	struct shm_nl *nl; /* NULL once detached */
@@ -139,6 +142,8 @@ struct shm_nl {
 	struct nl_handle *lpoll; /* NULL if we do not listen, or closed */
 	struct nl_handle *idle;
 	bool idle_on;
+	struct nl_handle *cont; /* continues runs stopped by the budget */
+	struct shm_conn *more;
 	struct shm_conn *conns;
 	size_t nconns, nhandshakes;
 	struct shm_conn *work;
@@ -189,6 +194,59 @@ work_del(struct shm_conn *c)
 		c->wnext->wpprev = c->wpprev;
 	c->wnext = NULL;
 	c->wpprev = NULL;
+}
+
+/*
+ * A run stopped by the receive budget continues from the uv_async handle,
+ * whose callback comes in the poll phase of the next loop iteration:
+ * after the runtime's prepare callback has run the turns of what was
+ * delivered.  So at most one budget of messages waits in value boxes at
+ * a time (large messages decoded in bursts would otherwise hold many
+ * large boxes at once), and other connections and timers get their turn.
+ */
+static void
+more_add(struct shm_conn *c)
+{
+	struct shm_nl *nl = c->nl;
+	if (!nl || c->mpprev)
+		return;
+	c->mnext = nl->more;
+	if (nl->more)
+		nl->more->mpprev = &c->mnext;
+	c->mpprev = &nl->more;
+	nl->more = c;
+	if (nl->cont)
+		uv_async_send(&nl->cont->u.async);
+}
+
+static void
+more_del(struct shm_conn *c)
+{
+	if (!c->mpprev)
+		return;
+	*c->mpprev = c->mnext;
+	if (c->mnext)
+		c->mnext->mpprev = c->mpprev;
+	c->mnext = NULL;
+	c->mpprev = NULL;
+}
+
+static void
+cont_cb(uv_async_t *h)
+{
+	struct shm_nl *nl = ((struct nl_handle *)h->data)->nl;
+	if (!nl)
+		return;
+	/* only what was there before: runs may add again */
+	struct shm_conn *list = nl->more;
+	nl->more = NULL;
+	if (list)
+		list->mpprev = &list;
+	while (list) {
+		struct shm_conn *c = list;
+		more_del(c);
+		conn_run(c, 0);
+	}
 }
 
 static void
@@ -477,6 +535,7 @@ close_now(struct shm_conn *c, int status, const char *reason)
 		c->nl->nhandshakes--;
 	c->state = SC_CLOSED;
 	work_del(c);
+	more_del(c);
 	c->handles = 1;
 	uv_close((uv_handle_t *)&c->timer, handle_closed);
 	if (c->ctl_init) {
@@ -588,8 +647,9 @@ deliver(struct shm_conn *c, struct ocapn__shm_msg *m)
 static void
 conn_read(struct shm_conn *c)
 {
+	size_t bytes = 0;
 	c->more = false;
-	for (int k = 0; k < RECV_BUDGET; k++) {
+	for (int k = 0; k < RECV_BUDGET && bytes < RECV_BYTES; k++) {
 		if (c->state != SC_OPEN && c->state != SC_CLOSING)
 			return;
 		struct ocapn__shm_msg m;
@@ -597,6 +657,7 @@ conn_read(struct shm_conn *c)
 		if (r == OCAPN_E_AGAIN)
 			return;
 		if (r == OCAPN_OK) {
+			bytes += m.len;
 			if (c->state == SC_CLOSING)
 				ocapn__shm_release(c->ch, &m); /* draining */
 			else
@@ -653,7 +714,12 @@ conn_settle(struct shm_conn *c)
 	update_polls(c);
 	if (c->state == SC_CLOSED)
 		return;
-	if (c->more || c->need_run) {
+	if (c->more) {
+		work_del(c);
+		more_add(c);
+		return;
+	}
+	if (c->need_run) {
 		kick(c);
 		return;
 	}
@@ -956,6 +1022,14 @@ shm_release(ocapn_conn *base, const uint8_t *msg)
 	}
 }
 
+static bool
+shm_shared(const ocapn_conn *base, const uint8_t *msg)
+{
+	const struct shm_conn *c = (const struct shm_conn *)base;
+	/* reassembled messages are private copies: no second copy needed */
+	return !(c->cur_live && msg == c->cur.data && !c->cur.zero_copy);
+}
+
 static void
 shm_close(ocapn_conn *base)
 {
@@ -999,6 +1073,8 @@ nl_handle_closed(uv_handle_t *h)
 			ocapn__shm_listener_close(nl->listener);
 			nl->listener = NULL;
 			nl->lpoll = NULL;
+		} else if (w == nl->cont) {
+			nl->cont = NULL;
 		} else {
 			nl->idle = NULL;
 		}
@@ -1019,6 +1095,8 @@ maybe_stopped(struct shm_nl *nl)
 		nl->idle_on = false;
 		uv_close(&nl->idle->u.h, nl_handle_closed);
 	}
+	if (nl->cont && !uv_is_closing(&nl->cont->u.h))
+		uv_close(&nl->cont->u.h, nl_handle_closed);
 	if (nl->handles == 0) {
 		nl->stopped = true;
 		ocapn_netlayer_emit_stopped(&nl->base);
@@ -1057,6 +1135,7 @@ shm_free(ocapn_netlayer *base)
 		c->pprev = NULL;
 		c->reported = false;
 		c->wpprev = NULL;
+		c->mpprev = NULL;
 		close_now(c, OCAPN_E_CLOSED, "netlayer freed");
 	}
 	if (nl->lpoll) {
@@ -1069,6 +1148,11 @@ shm_free(ocapn_netlayer *base)
 		nl->idle->nl = NULL;
 		if (!uv_is_closing(&nl->idle->u.h))
 			uv_close(&nl->idle->u.h, nl_handle_closed);
+	}
+	if (nl->cont) {
+		nl->cont->nl = NULL;
+		if (!uv_is_closing(&nl->cont->u.h))
+			uv_close(&nl->cont->u.h, nl_handle_closed);
 	}
 	ocapn_locator_free(nl->base.locator);
 	ocapn__keypair_wipe(&nl->key);
@@ -1088,6 +1172,7 @@ static const ocapn_netlayer_ops shm_ops = {
     .reset = shm_reset,
     .stop = shm_stop,
     .free = shm_free,
+    .shared = shm_shared,
 };
 
 /* ------------------------------------------------------------------ */
@@ -1163,7 +1248,8 @@ ocapn_shm_netlayer_new(uv_loop_t *loop, const char *dir, const uint8_t *seed,
 			rc = ocapn_locator_set_hint(loc, "path", 4, nl->path,
 			    strlen(nl->path));
 	}
-	if (!rc && !(nl->idle = ocapn__calloc(&a, sizeof(*nl->idle))))
+	if (!rc && (!(nl->idle = ocapn__calloc(&a, sizeof(*nl->idle))) ||
+		!(nl->cont = ocapn__calloc(&a, sizeof(*nl->cont)))))
 		rc = OCAPN_E_NOMEM;
 	if (!rc && nl->listener &&
 	    !(nl->lpoll = ocapn__calloc(&a, sizeof(*nl->lpoll))))
@@ -1172,9 +1258,19 @@ ocapn_shm_netlayer_new(uv_loop_t *loop, const char *dir, const uint8_t *seed,
 	    uv_poll_init(loop, &nl->lpoll->u.poll,
 		ocapn__shm_listener_fd(nl->listener)) != 0)
 		rc = OCAPN_E_IO;
+	if (!rc && uv_async_init(loop, &nl->cont->u.async, cont_cb) != 0)
+		rc = OCAPN_E_IO;
 	if (rc) {
+		if (nl->lpoll && nl->lpoll->u.h.loop) {
+			/* initialised: only its close callback may free it */
+			nl->lpoll->a = a;
+			nl->lpoll->u.h.data = nl->lpoll;
+			uv_close(&nl->lpoll->u.h, nl_handle_closed);
+			nl->lpoll = NULL;
+		}
 		ocapn__free(&a, nl->lpoll, sizeof(*nl->lpoll));
 		ocapn__free(&a, nl->idle, sizeof(*nl->idle));
+		ocapn__free(&a, nl->cont, sizeof(*nl->cont));
 		ocapn__shm_listener_close(nl->listener);
 		ocapn_locator_free(loc);
 		ocapn__keypair_wipe(&nl->key);
@@ -1186,7 +1282,11 @@ ocapn_shm_netlayer_new(uv_loop_t *loop, const char *dir, const uint8_t *seed,
 	nl->idle->a = a;
 	nl->idle->nl = nl;
 	nl->idle->u.h.data = nl->idle;
-	nl->handles = 1;
+	nl->cont->a = a;
+	nl->cont->nl = nl;
+	nl->cont->u.h.data = nl->cont;
+	uv_unref(&nl->cont->u.h); /* the connections keep the loop alive */
+	nl->handles = 2;
 	if (nl->lpoll) {
 		nl->lpoll->a = a;
 		nl->lpoll->nl = nl;
