@@ -1472,6 +1472,290 @@ test_nl_many_sessions(void **state)
 	world_free(&w);
 }
 
+/* ------------------------------------------------------------------ */
+/* The netlayer contract, with a handler of our own                     */
+/* ------------------------------------------------------------------ */
+
+struct hrec {
+	ocapn_conn *c;
+	int accepts, drains, closes, msgs;
+	int close_status;
+	char close_reason[200];
+	size_t lens[8];
+	bool shared[8];
+	const uint8_t *held;
+	bool hold_next;
+};
+
+static void
+h_accept(void *user, ocapn_netlayer *nl, ocapn_conn *c)
+{
+	struct hrec *h = user;
+	(void)nl;
+	h->c = c;
+	h->accepts++;
+}
+
+static void
+h_message(void *user, ocapn_conn *c, const uint8_t *msg, size_t len)
+{
+	struct hrec *h = user;
+	const ocapn_netlayer_ops *ops = ocapn_conn_netlayer(c)->ops;
+	if (h->msgs < 8) {
+		h->lens[h->msgs] = len;
+		h->shared[h->msgs] = ops->shared(c, msg);
+	}
+	h->msgs++;
+	if (h->hold_next) {
+		h->hold_next = false;
+		assert_int_equal(ocapn_conn_hold(c, msg), 0);
+		assert_int_equal(ocapn_conn_hold(c, msg), OCAPN_E_INVAL);
+		h->held = msg;
+	}
+}
+
+static void
+h_drain(void *user, ocapn_conn *c)
+{
+	(void)c;
+	((struct hrec *)user)->drains++;
+}
+
+static void
+h_close(void *user, ocapn_conn *c, int status, const char *reason)
+{
+	struct hrec *h = user;
+	(void)c;
+	h->closes++;
+	h->close_status = status;
+	snprintf(h->close_reason, sizeof(h->close_reason), "%s", reason);
+}
+
+static void
+h_stopped(void *user, ocapn_netlayer *nl)
+{
+	(void)nl;
+	((struct hrec *)user)->accepts += 1000;
+}
+
+/* Run `loop` and the raw peer until `cond` (bounded). */
+#define LOOP_UNTIL(loop, r, cond)                                              \
+	do {                                                                   \
+		int k_;                                                        \
+		for (k_ = 0; k_ < 20000 && !(cond); k_++) {                    \
+			uv_run((loop), UV_RUN_NOWAIT);                         \
+			raw_step(r);                                           \
+			if (k_ > 50)                                           \
+				usleep(500);                                   \
+		}                                                              \
+		if (!(cond))                                                   \
+			fail_msg("timed out waiting for " #cond);              \
+	} while (0)
+
+static int
+raw_inflight(struct raw *r)
+{
+	struct ocapn__shm_ep_stats st;
+	ocapn__shm_ep_stats(ocapn__shm_endpoint(r->ch), &st);
+	return (int)st.inflight;
+}
+
+static void
+test_nl_contract(void **state)
+{
+	(void)state;
+	char dir[64];
+	tmpdir(dir, sizeof(dir));
+	uv_loop_t loop;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	uint8_t seed[32];
+	seed_of(0x61, seed);
+	ocapn_netlayer *nl;
+	assert_int_equal(ocapn_shm_netlayer_new(&loop, dir, seed, NULL, &nl),
+	    0);
+	/* small rings so that back-pressure comes quickly */
+	struct ocapn__shm_params sp;
+	ocapn__shm_params_default(&sp);
+	sp.slots = 4;
+	sp.bulk_size = 64u << 10;
+	sp.max_packet = 32u << 10;
+	ocapn__shm_nl_set_params(nl, &sp);
+	struct hrec h;
+	memset(&h, 0, sizeof(h));
+	ocapn_netlayer_handler hd = {
+	    .on_accept = h_accept,
+	    .on_message = h_message,
+	    .on_drain = h_drain,
+	    .on_close = h_close,
+	    .on_stopped = h_stopped,
+	    .user = &h,
+	};
+	ocapn_netlayer_set_handler(nl, &hd);
+	/* an honest peer, with the same small geometry */
+	struct raw r;
+	raw_init(&r, RAW_HONEST, 0x62, true, NULL);
+	struct ocapn__shm_params p = raw_params(&r);
+	p.slots = 4;
+	p.bulk_size = 64u << 10;
+	p.max_packet = 32u << 10;
+	assert_int_equal(ocapn__shm_connect(shm_path_of(nl), &p, NULL, &r.ch),
+	    0);
+	LOOP_UNTIL(&loop, &r, h.accepts == 1 &&
+	    ocapn__shm_state(r.ch) == OCAPN__SHM_READY);
+	/* the connection's peer is the key the initiator proved */
+	ocapn_buffer d;
+	ocapn_buffer_init(&d);
+	assert_int_equal(ocapn_base32_encode(r.kp.pk, 32, &d, NULL), 0);
+	size_t dl, tl;
+	const ocapn_locator *peer = ocapn_conn_peer(h.c);
+	assert_non_null(peer);
+	assert_string_equal(ocapn_locator_designator(peer, &dl), d.data);
+	assert_string_equal(ocapn_locator_transport(peer, &tl), "shm");
+	assert_false(ocapn_conn_outbound(h.c));
+	ocapn_buffer_release(&d, NULL);
+
+	/* one packet (shared view, held), one fragmented (private copy) */
+	static uint8_t big[100000];
+	memset(big, 'b', sizeof(big));
+	h.hold_next = true;
+	assert_int_equal(ocapn__shm_send(r.ch, "small", 5), 0);
+	int rc;
+	for (int k = 0; k < 20000 && (rc = ocapn__shm_send(r.ch, big,
+	    sizeof(big))) == OCAPN_E_AGAIN; k++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		raw_step(&r);
+		if (k > 50)
+			usleep(500);
+	}
+	assert_int_equal(rc, 0);
+	LOOP_UNTIL(&loop, &r, h.msgs == 2);
+	assert_int_equal(h.lens[0], 5);
+	assert_true(h.shared[0]);
+	assert_int_equal(h.lens[1], sizeof(big));
+	assert_false(h.shared[1]);
+	/* the held view stays unacked until released */
+	LOOP_UNTIL(&loop, &r, raw_inflight(&r) == 1);
+	assert_memory_equal(h.held, "small", 5);
+	ocapn_conn_release(h.c, h.held);
+	LOOP_UNTIL(&loop, &r, raw_inflight(&r) == 0);
+
+	/* back-pressure: the peer reads nothing, sends refuse, and on_drain
+	 * comes once it reads */
+	ocapn_iov iov = {big, 20000};
+	int sent = 0;
+	while ((rc = ocapn_conn_send(h.c, &iov, 1)) == OCAPN_OK)
+		sent++;
+	assert_int_equal(rc, OCAPN_E_AGAIN);
+	assert_true(sent >= 1);
+	assert_int_equal(ocapn_conn_pending(h.c), 0);
+	struct ocapn__shm_msg m;
+	int got = 0;
+	for (int k = 0; k < 20000 && (got < sent || !h.drains); k++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		raw_step(&r);
+		while (ocapn__shm_recv(r.ch, &m) == OCAPN_OK) {
+			assert_int_equal(m.len, 20000);
+			ocapn__shm_release(r.ch, &m);
+			got++;
+		}
+		if (k > 50)
+			usleep(500);
+	}
+	assert_int_equal(got, sent);
+	assert_true(h.drains >= 1);
+	assert_int_equal(ocapn_conn_send(h.c, &iov, 1), OCAPN_OK);
+
+	/* graceful close: the peer reads to the end, closes, and we get
+	 * on_close OK */
+	ocapn_conn_close(h.c);
+	for (int k = 0; k < 20000 && h.closes == 0; k++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		raw_step(&r);
+		rc = ocapn__shm_recv(r.ch, &m);
+		if (rc == OCAPN_OK)
+			ocapn__shm_release(r.ch, &m);
+		else if (rc == OCAPN_E_CLOSED)
+			ocapn__shm_close(r.ch);
+		if (k > 50)
+			usleep(500);
+	}
+	assert_int_equal(h.closes, 1);
+	assert_int_equal(h.close_status, OCAPN_OK);
+	raw_free(&r);
+
+	/* a second peer dies without closing */
+	raw_init(&r, RAW_HONEST, 0x63, true, NULL);
+	p = raw_params(&r);
+	assert_int_equal(ocapn__shm_connect(shm_path_of(nl), &p, NULL, &r.ch),
+	    0);
+	LOOP_UNTIL(&loop, &r, h.accepts == 2);
+	raw_free(&r);
+	for (int k = 0; k < 20000 && h.closes < 2; k++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		if (k > 50)
+			usleep(500);
+	}
+	assert_int_equal(h.closes, 2);
+	assert_int_equal(h.close_status, OCAPN_E_CLOSED);
+	assert_string_equal(h.close_reason, "peer hung up without closing");
+
+	/* stop, then free; the socket file goes */
+	ocapn_netlayer_stop(nl);
+	for (int k = 0; k < 20000 && h.accepts < 1000; k++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	assert_true(h.accepts >= 1000);
+	ocapn_netlayer_free(nl);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* A netlayer freed without being stopped (never run) leaves nothing
+ * behind; a directory others can enter is refused. */
+static void
+test_nl_lifecycle(void **state)
+{
+	(void)state;
+	char dir[64];
+	tmpdir(dir, sizeof(dir));
+	uv_loop_t loop;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	ocapn_netlayer *nl;
+	assert_int_equal(ocapn_shm_netlayer_new(&loop, dir, NULL, NULL, &nl),
+	    0);
+	/* a second netlayer with the same key: its socket is taken */
+	ocapn_netlayer *nl2;
+	uint8_t seed[32];
+	seed_of(0x71, seed);
+	assert_int_equal(ocapn_shm_netlayer_new(&loop, dir, seed, NULL, &nl2),
+	    0);
+	ocapn_netlayer *nl3;
+	assert_int_equal(ocapn_shm_netlayer_new(&loop, dir, seed, NULL, &nl3),
+	    OCAPN_E_EXISTS);
+	ocapn_netlayer_free(nl);
+	ocapn_netlayer_free(nl2);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	assert_int_equal(rmdir(dir), 0);
+	/* not private */
+	tmpdir(dir, sizeof(dir));
+	chmod(dir, 0755);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(ocapn_shm_netlayer_new(&loop, dir, NULL, NULL, &nl),
+	    OCAPN_E_INVAL);
+	/* no directory: no listener, no path in the locator */
+	assert_int_equal(ocapn_shm_netlayer_new(&loop, NULL, NULL, NULL, &nl),
+	    0);
+	size_t n;
+	assert_null(ocapn_locator_hint(ocapn_netlayer_locator(nl), "path", &n));
+	assert_int_equal(ocapn_shm_netlayer_set_buffer(nl, 100), OCAPN_E_INVAL);
+	assert_int_equal(ocapn_shm_netlayer_set_spin(nl, 0), 0);
+	ocapn_netlayer_free(nl);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int
 main(void)
 {
@@ -1493,6 +1777,8 @@ main(void)
 	    cmocka_unit_test(test_session_decodes_rewritten_message),
 	    cmocka_unit_test(test_nl_peer_killed),
 	    cmocka_unit_test(test_nl_many_sessions),
+	    cmocka_unit_test(test_nl_contract),
+	    cmocka_unit_test(test_nl_lifecycle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
