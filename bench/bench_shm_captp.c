@@ -142,6 +142,8 @@ echo_fn(ocapn_vat *vat, ocapn_ref *self, const ocapn_value *args,
 	return resolver ? ocapn_resolve(resolver, args) : OCAPN_OK;
 }
 
+static volatile uint8_t sink_seen;
+
 static int
 sink_fn(ocapn_vat *vat, ocapn_ref *self, const ocapn_value *args,
     ocapn_ref *resolver, void *user)
@@ -151,11 +153,10 @@ sink_fn(ocapn_vat *vat, ocapn_ref *self, const ocapn_value *args,
 	(void)user;
 	if (args->len != 1 || args->u.items[0].kind != OCAPN_BYTES)
 		return OCAPN_E_TYPE;
-	static volatile uint8_t seen;
 	const ocapn_value *b = &args->u.items[0];
 	const uint8_t *p = b->u.p;
 	if (b->len)
-		seen ^= p[0] ^ p[b->len - 1];
+		sink_seen ^= p[0] ^ p[b->len - 1];
 	ocapn_value n;
 	ocapn_value_set_int(&n, (int64_t)b->len);
 	return resolver ? ocapn_resolve(resolver, &n) : OCAPN_OK;
@@ -209,7 +210,7 @@ serve(const char *dir, int out)
 	if (ocapn_runtime_new(NULL, NULL, NULL, &server_rt))
 		die("runtime");
 	uv_loop_t *loop = ocapn_runtime_loop(server_rt);
-	ocapn_netlayer *tu;
+	ocapn_netlayer *tu = NULL;
 	uint8_t seed[32];
 	memset(seed, 0x5e, sizeof(seed));
 	if (ocapn_shm_netlayer_new(loop, dir, seed, NULL, &server_shm) ||
@@ -391,7 +392,7 @@ client_start(struct client *c)
 		    ocapn_runtime_add_netlayer(c->rt[i], nl))
 			die("client");
 		if (i == 0) {
-			ocapn_netlayer *tu;
+			ocapn_netlayer *tu = NULL;
 			ocapn_shm_netlayer_set_buffer(nl, 32u << 20);
 			if (ocapn_testuds_netlayer_new(loop, c->dir,
 				"bench-client", NULL, &tu) ||

@@ -955,15 +955,16 @@ shm_send(ocapn_conn *base, const ocapn_iov *iov, size_t niov)
 	int rc = ocapn__shm_sendv(c->ch, v, niov);
 	switch (rc) {
 	case OCAPN_OK:
-		c->expect = true;
-		work_add(c);
-		return OCAPN_OK;
 	case OCAPN_E_AGAIN:
-		/* acks will ring (or the spin sees them): on_drain */
-		c->blocked = true;
+		/* on AGAIN, acks will ring (or the spin sees them): on_drain */
+		if (rc == OCAPN_E_AGAIN)
+			c->blocked = true;
 		c->expect = true;
-		work_add(c);
-		return OCAPN_E_AGAIN;
+		if (c->nl->spin_max)
+			work_add(c); /* spin for the reply */
+		else if (!ocapn__shm_arm(c->ch))
+			kick(c);
+		return rc;
 	case OCAPN_E_LIMIT:
 		/* the session would miss a message: end the connection */
 		ocapn__shm_close(c->ch);
