@@ -1749,6 +1749,44 @@ test_nl_lifecycle(void **state)
 	size_t n;
 	assert_null(ocapn_locator_hint(ocapn_netlayer_locator(nl), "path", &n));
 	assert_int_equal(ocapn_shm_netlayer_set_buffer(nl, 100), OCAPN_E_INVAL);
+	/* locators it refuses at once */
+	static const struct {
+		const char *uri;
+		int rc;
+	} bad[] = {
+	    /* a valid key (seed 0x71's) without a path */
+	    {"ocapn://", OCAPN_E_NOTFOUND},
+	    /* uppercase, short, not base32 */
+	    {"ocapn://AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.shm"
+	     "?path=%2Fx", OCAPN_E_INVAL},
+	    {"ocapn://aaaa.shm?path=%2Fx", OCAPN_E_INVAL},
+	    {"ocapn://1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.shm"
+	     "?path=%2Fx", OCAPN_E_INVAL},
+	    /* non-zero trailing bits: a second spelling of a key */
+	    {"ocapn://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab.shm"
+	     "?path=%2Fx", OCAPN_E_INVAL},
+	    {"ocapn://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.shm"
+	     "?path=", OCAPN_E_INVAL},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		ocapn_locator *l;
+		char uri[256];
+		if (i == 0) {
+			size_t dl;
+			const char *dsg = ocapn_locator_designator(
+			    ocapn_netlayer_locator(nl), &dl);
+			snprintf(uri, sizeof(uri), "ocapn://%.*s.shm", (int)dl,
+			    dsg);
+		} else {
+			snprintf(uri, sizeof(uri), "%s", bad[i].uri);
+		}
+		assert_int_equal(ocapn_locator_parse_uri(uri, strlen(uri), NULL,
+				     &l, NULL, NULL),
+		    0);
+		ocapn_conn *c;
+		assert_int_equal(ocapn_netlayer_connect(nl, l, &c), bad[i].rc);
+		ocapn_locator_free(l);
+	}
 	assert_int_equal(ocapn_shm_netlayer_set_spin(nl, 0), 0);
 	ocapn_netlayer_free(nl);
 	uv_run(&loop, UV_RUN_DEFAULT);

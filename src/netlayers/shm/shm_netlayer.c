@@ -47,7 +47,6 @@
 
 #include <ocapn/runtime.h>
 
-#include "../../util/encoding.h"
 #include "../../util/util.h"
 #include "shm_auth.h"
 #include "shm_linux.h"
@@ -616,7 +615,7 @@ conn_open(struct shm_conn *c)
 	ocapn_buffer b;
 	ocapn_buffer_init(&b);
 	ocapn_locator *peer = NULL;
-	if (ocapn__base32_encode(c->auth.peer_key, OCAPN__PK_LEN, &b, &c->a) ||
+	if (ocapn_base32_encode(c->auth.peer_key, OCAPN__PK_LEN, &b, &c->a) ||
 	    ocapn_locator_new(TRANSPORT, strlen(TRANSPORT), (char *)b.data,
 		b.len, &c->a, &peer)) {
 		ocapn_buffer_release(&b, &c->a);
@@ -890,9 +889,7 @@ designator_key(const char *d, size_t n, uint8_t key[OCAPN__PK_LEN])
 			return false;
 	ocapn_buffer b;
 	ocapn_buffer_init(&b);
-	size_t eo;
-	const char *why;
-	bool ok = ocapn__base32_decode(d, n, &b, NULL, &eo, &why) == 0 &&
+	bool ok = ocapn_base32_decode(d, n, &b, NULL) == 0 &&
 	    b.len == OCAPN__PK_LEN;
 	if (ok)
 		memcpy(key, b.data, OCAPN__PK_LEN);
@@ -1223,7 +1220,7 @@ ocapn_shm_netlayer_new(uv_loop_t *loop, const char *dir, const uint8_t *seed,
 	ocapn_buffer b;
 	ocapn_buffer_init(&b);
 	if (!rc)
-		rc = ocapn__base32_encode(nl->key.pk, OCAPN__PK_LEN, &b, &a);
+		rc = ocapn_base32_encode(nl->key.pk, OCAPN__PK_LEN, &b, &a);
 	if (!rc) {
 		memcpy(nl->designator, b.data, B32_LEN);
 		nl->designator[B32_LEN] = '\0';
