@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cross-process tests of `ocapn serve-testsuite` and `ocapn call` over
-tcp-testing-only and testuds: the CLI contract (output lines, exit
-statuses 0/1/2, graceful exit on SIGINT/SIGTERM).
+tcp-testing-only, testuds, unix-domain-socket and shm: the CLI contract
+(output lines, exit statuses 0/1/2, graceful exit on SIGINT/SIGTERM).
 
 usage: cli_net_test.py PATH-TO-ocapn
 Prints one line per check and ends with "N passed, N failed".
@@ -113,6 +113,7 @@ def main():
             os.path.join(d, "suitepeer.sock")))
 
     uds_scenarios()
+    shm_scenarios()
 
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
@@ -184,6 +185,65 @@ def uds_scenarios():
             trace[name].close()
         check("intro-server exits 0 on SIGTERM",
               stop(srv, signal.SIGTERM) == 0)
+
+
+def shm_scenarios():
+    """shm: the URI alone tells `ocapn call` how to connect; each call
+    listens in its own private temporary directory and removes it."""
+    with tempfile.TemporaryDirectory() as d, \
+            tempfile.TemporaryDirectory() as calltmp:
+        os.chmod(d, 0o755)
+        p = subprocess.run([OCAPN, "serve-testsuite", "--netlayer", "shm",
+                            "--dir", d], capture_output=True, text=True,
+                           timeout=20)
+        check("shm: a directory others can enter is refused (exit 2)",
+              p.returncode == 2 and "0700" in p.stderr,
+              f"{p.returncode} {p.stderr}")
+        os.chmod(d, 0o700)
+        p, sref = serve(["--netlayer", "shm", "--dir", d])
+        loc = sref["LOCATOR"]
+        check("shm: LOCATOR names a key and the socket path",
+              loc.startswith("ocapn://") and ".shm?path=" in loc and
+              len(loc.split("//", 1)[1].split(".", 1)[0]) == 52 and
+              "%2F" in loc, loc)
+        socks = [f for f in os.listdir(d) if f.endswith(".sock")]
+        check("shm: rendezvous socket in DIR", len(socks) == 1, str(socks))
+        old = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = calltmp
+        try:
+            scenarios("shm", sref, [])
+            # a larger argument (40 KiB; one argv string is at most
+            # 128 KiB)
+            big = ":" + "ab" * (40 << 10)
+            rc, out, err = call([sref["echo-gc"], big])
+            check("shm: 40 KiB bytestring echoed",
+                  rc == 0 and out == "[" + big + "]", f"{rc} {err}")
+            # a third-party handoff between two shm servers: C's relay
+            # is given A's echo by the caller and dials A itself
+            with tempfile.TemporaryDirectory() as d2:
+                os.chmod(d2, 0o700)
+                pc, cref = serve(["--netlayer", "shm", "--dir", d2])
+                rc, out, err = call([cref["relay"], "@" + sref["echo-gc"],
+                                     '"via a handoff"'])
+                check("shm: handoff between two shm servers answered",
+                      rc == 0 and out == '["via a handoff"]',
+                      f"{rc} {out} {err}")
+                check("shm: second server exits 0 on SIGTERM",
+                      stop(pc, signal.SIGTERM) == 0)
+            check("shm: calls removed their private directories",
+                  os.listdir(calltmp) == [], str(os.listdir(calltmp)))
+        finally:
+            if old is None:
+                del os.environ["TMPDIR"]
+            else:
+                os.environ["TMPDIR"] = old
+        rc = stop(p, signal.SIGTERM)
+        check("shm: SIGTERM exits 0", rc == 0, str(rc))
+        check("shm: socket file removed", os.listdir(d) == [],
+              str(os.listdir(d)))
+        rc, out, err = call([sref["echo-gc"]])
+        check("shm: refused connection exits 2", rc == 2 and out == "" and
+              "cannot connect" in err, f"{rc} {out} {err}")
 
 
 if __name__ == "__main__":

@@ -161,6 +161,31 @@ OCAPN_API int ocapn_session_feed(ocapn_session *s, const uint8_t *data,
 /* Feed exactly one whole message (for message-oriented transports). */
 OCAPN_API int ocapn_session_feed_message(ocapn_session *s,
     const uint8_t *msg, size_t len);
+/*
+ * Feed one whole message that lives in memory the peer can rewrite while
+ * we read it (a view into shared memory, netlayers with
+ * OCAPN_NETLAYER_SHARED).  The message is decoded with
+ * OCAPN_SYRUP_COPY_ATOMS: every byte is read once and every string,
+ * symbol, bytestring and big integer is copied into the session's arena
+ * before anything inspects it, so a rewrite during the call can only
+ * make the message invalid (the session aborts with the decoder's reason)
+ * or turn it into another well-formed message; nothing kept refers to
+ * `msg` after the call.  Costs one copy of the message's atoms.  Returns
+ * as ocapn_session_feed_message().
+ */
+OCAPN_API int ocapn_session_feed_shared_message(ocapn_session *s,
+    const uint8_t *msg, size_t len);
+/*
+ * The transport authenticated the peer as `peer` (copied; NULL clears):
+ * the location in its op:start-session must name the same peer
+ * (transport and designator, ocapn_locator_same_peer()), else the session
+ * aborts with "op:start-session location is not the peer the netlayer
+ * authenticated".  Call before the peer's op:start-session arrives
+ * (OCAPN_E_STATE after); OCAPN_E_NOMEM.  The runtime calls it for
+ * netlayers with OCAPN_NETLAYER_AUTHENTICATED.
+ */
+OCAPN_API int ocapn_session_expect_peer(ocapn_session *s,
+    const ocapn_locator *peer);
 /* The peer closed the transport: abort with "connection closed". */
 OCAPN_API void ocapn_session_eof(ocapn_session *s);
 /* The transport failed (`reason`, e.g. "cannot connect: connection

@@ -81,6 +81,17 @@ typedef struct ocapn_netlayer_handler {
 /* ocapn_netlayer_ops.flags */
 #define OCAPN_NETLAYER_STREAM 0x1u /* a byte stream: one send may carry
                                     * several messages back to back */
+/* Received messages may be views into memory the peer can rewrite at any
+ * time (shm): the runtime decodes them (those for which ops->shared says
+ * so, if set) with ocapn_session_feed_shared_message(), which copies
+ * every atom before it is inspected. */
+#define OCAPN_NETLAYER_SHARED 0x2u
+/* The netlayer authenticates the peer's designator before reporting a
+ * connection: ocapn_conn_peer() names the peer proven (inbound) or the
+ * one dialled, whose key was proven (outbound), and the runtime requires
+ * the peer's op:start-session location to name that peer
+ * (ocapn_session_expect_peer()). */
+#define OCAPN_NETLAYER_AUTHENTICATED 0x4u
 
 /* Operations a netlayer implements. */
 typedef struct ocapn_netlayer_ops {
@@ -108,6 +119,11 @@ typedef struct ocapn_netlayer_ops {
 	void (*stop)(ocapn_netlayer *nl);
 	/* Free the netlayer (only after on_stopped, or before it started). */
 	void (*free)(ocapn_netlayer *nl);
+	/* With OCAPN_NETLAYER_SHARED, optional: is the view of the current
+	 * on_message in memory the peer can rewrite?  (shm: single-packet
+	 * messages are, reassembled ones are private.)  NULL: every
+	 * message is treated as shared. */
+	bool (*shared)(const ocapn_conn *c, const uint8_t *msg);
 } ocapn_netlayer_ops;
 
 /* Base of every netlayer (first member of the implementation). */
@@ -122,7 +138,9 @@ struct ocapn_conn {
 	ocapn_netlayer *nl;
 	void *user;       /* for the handler */
 	bool outbound;    /* we dialled */
-	ocapn_locator *peer; /* for outbound: whom we dialled (owned) */
+	ocapn_locator *peer; /* for outbound: whom we dialled; for inbound:
+	                      * the authenticated peer, if the netlayer
+	                      * authenticates (else NULL); owned */
 };
 
 /* ---- Using a netlayer ----------------------------------------------- */
@@ -150,6 +168,9 @@ OCAPN_API void ocapn_conn_set_user(ocapn_conn *c, void *user);
 OCAPN_API void *ocapn_conn_user(const ocapn_conn *c);
 OCAPN_API ocapn_netlayer *ocapn_conn_netlayer(const ocapn_conn *c);
 OCAPN_API bool ocapn_conn_outbound(const ocapn_conn *c);
+/* The peer of the connection (see ocapn_conn.peer): owned by the
+ * connection, valid until on_close; NULL if unknown. */
+OCAPN_API const ocapn_locator *ocapn_conn_peer(const ocapn_conn *c);
 
 /* ---- Implementing a netlayer ----------------------------------------- */
 

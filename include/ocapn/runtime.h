@@ -207,6 +207,60 @@ OCAPN_API void ocapn_intro_server_close(ocapn_intro_server *s,
 /* Free after `done` ran.  NULL is ignored. */
 OCAPN_API void ocapn_intro_server_free(ocapn_intro_server *s);
 
+/* ---- shm (shared memory between local processes, Linux) ------------ */
+
+/*
+ * shm: CapTP over shared-memory packet rings (docs/shm.md).  The netlayer
+ * listens on the SOCK_SEQPACKET rendezvous socket
+ * DIR/<first 16 characters of its designator>.sock; DIR must be a
+ * directory of ours that no group or other user can enter (e.g. made
+ * with mkdtemp), since only the descriptors handed over on that socket
+ * grant anything.  `dir` NULL: no listener (outbound connections only;
+ * the locator has no path).  A stale socket file nobody listens on is
+ * replaced.
+ *
+ * `seed`: 32 bytes from which the designator key is derived (the same
+ * seed gives the same designator), or NULL for a fresh key.
+ *
+ * Locator: `ocapn://DESIGNATOR.shm?path=PATH`, DESIGNATOR the lowercase
+ * unpadded base32 of the 32-byte Ed25519 designator key, PATH the
+ * percent-encoded socket path.  Before CapTP starts, both sides prove
+ * their designator keys inside the rings (an Ed25519 signature over both
+ * nonces, both keys and the signer's role); a peer dialled must prove
+ * the key its locator names, and the key an initiator proved is the
+ * connection's peer (ocapn_conn_peer()).
+ *
+ * Errors: OCAPN_E_INVAL (bad argument, path too long, directory not
+ * private), OCAPN_E_EXISTS (a live listener at the path), OCAPN_E_IO,
+ * OCAPN_E_NOMEM, OCAPN_E_CRYPTO; OCAPN_E_UNSUPPORTED on systems other
+ * than Linux.  Connect errors known at once: OCAPN_E_INVAL (not an shm
+ * locator with a valid designator, or a bad path), OCAPN_E_NOTFOUND (no
+ * path hint), OCAPN_E_CLOSED (stopped).  Freed by ocapn_netlayer_free()
+ * after ocapn_netlayer_stop() completed, or by the runtime that took it.
+ */
+OCAPN_API int ocapn_shm_netlayer_new(uv_loop_t *loop, const char *dir,
+    const uint8_t *seed, const ocapn_allocator *alloc, ocapn_netlayer **out);
+
+/*
+ * Busy-poll budget: after sending on a connection the netlayer watches
+ * its rings without system calls for up to `max_ns` nanoseconds (adapted
+ * down to 1 us when spins find nothing) before it sleeps on the doorbell;
+ * 0 never spins.  Default 50000 (about twice a doorbell wakeup here).
+ * OCAPN_E_INVAL if `nl` is not an shm netlayer.
+ */
+OCAPN_API int ocapn_shm_netlayer_set_spin(ocapn_netlayer *nl,
+    uint64_t max_ns);
+
+/*
+ * Size of the shared buffer each side sends into (default 4 MiB) for
+ * connections made from now on; messages up to half of it travel as one
+ * zero-copy packet, longer ones are fragmented and reassembled.
+ * `bytes`: a multiple of 64 from 4096 to 1 GiB, else OCAPN_E_INVAL (also
+ * if `nl` is not an shm netlayer).
+ */
+OCAPN_API int ocapn_shm_netlayer_set_buffer(ocapn_netlayer *nl,
+    size_t bytes);
+
 #ifdef __cplusplus
 }
 #endif

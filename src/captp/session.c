@@ -1148,6 +1148,12 @@ handle_hello(ocapn_session *s, const ocapn_value *m)
 		ocapn_locator_free(loc);
 		return violation(s, "Invalid location signature");
 	}
+	if (s->expected_peer && !ocapn_locator_same_peer(loc,
+	    s->expected_peer)) {
+		ocapn_locator_free(loc);
+		return violation(s, "op:start-session location is not the "
+				    "peer the netlayer authenticated");
+	}
 	s->peer_loc = loc;
 	ocapn__side_id(s->peer_pk, s->peer_side);
 	ocapn__session_id(s->side_id, s->peer_side, s->session_id);
@@ -1635,11 +1641,12 @@ static void
 handle_message(ocapn_session *s, const uint8_t *msg, size_t len)
 {
 	ocapn_value *m;
+	ocapn_syrup_decoder *dec = s->in_shared ? s->dec_shared : s->dec;
 	ocapn_arena_reset(s->arena);
-	int rc = ocapn_syrup_decode_one(s->dec, s->arena, msg, len, &m);
+	int rc = ocapn_syrup_decode_one(dec, s->arena, msg, len, &m);
 	if (rc) {
 		size_t off;
-		const char *why = ocapn_syrup_decoder_error(s->dec, &off);
+		const char *why = ocapn_syrup_decoder_error(dec, &off);
 		violation(s, "malformed message at byte %zu: %s", off, why);
 		return;
 	}
@@ -1705,6 +1712,54 @@ ocapn_session_feed_message(ocapn_session *s, const uint8_t *msg, size_t len)
 	tmp_release(s);
 	ocapn_arena_reset(s->arena);
 	return s->state == OCAPN_SESSION_ABORTED ? OCAPN_E_ABORTED : OCAPN_OK;
+}
+
+/*
+ * Shared memory: the peer can rewrite `msg` while we decode it, so the
+ * decoder copies every atom into the arena before anything inspects it
+ * and reads each input byte once (OCAPN_SYRUP_COPY_ATOMS).  A rewrite can
+ * then only make the message invalid (a clean abort) or turn it into
+ * another valid message, never make a checked value change afterwards.
+ */
+OCAPN_API int
+ocapn_session_feed_shared_message(ocapn_session *s, const uint8_t *msg,
+    size_t len)
+{
+	if (s->started && !s->dec_shared) {
+		s->dec_shared = ocapn_syrup_decoder_new(OCAPN_SYRUP_COPY_ATOMS,
+		    s->a);
+		if (!s->dec_shared) {
+			abort_session(s, "out of memory", true);
+			return OCAPN_E_ABORTED;
+		}
+		static const ocapn_syrup_limit lims[] = {OCAPN_SYRUP_MAX_TOTAL,
+		    OCAPN_SYRUP_MAX_DEPTH, OCAPN_SYRUP_MAX_ATOM,
+		    OCAPN_SYRUP_MAX_ITEMS};
+		for (size_t i = 0; i < sizeof(lims) / sizeof(*lims); i++)
+			(void)ocapn_syrup_decoder_set_limit(s->dec_shared,
+			    lims[i], ocapn_syrup_decoder_get_limit(s->dec,
+			    lims[i]));
+	}
+	s->in_shared = true;
+	int rc = ocapn_session_feed_message(s, msg, len);
+	s->in_shared = false;
+	return rc;
+}
+
+OCAPN_API int
+ocapn_session_expect_peer(ocapn_session *s, const ocapn_locator *peer)
+{
+	if (s->peer_hello || s->state != OCAPN_SESSION_HANDSHAKE)
+		return OCAPN_E_STATE;
+	ocapn_locator *copy = NULL;
+	if (peer) {
+		int rc = ocapn_locator_copy(peer, &copy);
+		if (rc)
+			return rc;
+	}
+	ocapn_locator_free(s->expected_peer);
+	s->expected_peer = copy;
+	return OCAPN_OK;
 }
 
 OCAPN_API int
@@ -1918,6 +1973,8 @@ ocapn_session_free(ocapn_session *s)
 	ocapn_syrup_writer_free(s->w);
 	ocapn_syrup_writer_free(s->sigw);
 	ocapn_syrup_decoder_free(s->dec);
+	ocapn_syrup_decoder_free(s->dec_shared);
+	ocapn_locator_free(s->expected_peer);
 	ocapn_syrup_scanner_free(s->scanner);
 	ocapn_arena_free(s->arena);
 	ocapn_locator_free(s->self_loc);

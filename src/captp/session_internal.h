@@ -147,6 +147,14 @@ struct ocapn_session {
 	size_t nwaitings;
 	struct floor *floors;
 	size_t nfloors;
+
+	/* Input from memory the peer can rewrite (shm): decoded with
+	 * OCAPN_SYRUP_COPY_ATOMS (ocapn_session_feed_shared_message). */
+	ocapn_syrup_decoder *dec_shared;
+	bool in_shared;
+	/* The peer the transport authenticated (ocapn_session_expect_peer):
+	 * its op:start-session location must name it. */
+	ocapn_locator *expected_peer;
 };
 
 /* Shared by session.c and handoff.c */

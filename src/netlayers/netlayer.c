@@ -107,6 +107,12 @@ ocapn_conn_outbound(const ocapn_conn *c)
 	return c->outbound;
 }
 
+OCAPN_API const ocapn_locator *
+ocapn_conn_peer(const ocapn_conn *c)
+{
+	return c->peer;
+}
+
 OCAPN_API void
 ocapn_netlayer_emit_accept(ocapn_netlayer *nl, ocapn_conn *c)
 {

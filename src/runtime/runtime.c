@@ -387,6 +387,12 @@ connector(ocapn_vat *vat, const ocapn_locator *peer, void *user,
 		ocapn_session_free(s);
 		return r;
 	}
+	/* The netlayer proves the dialled designator before on_connect. */
+	if ((nl->ops->flags & OCAPN_NETLAYER_AUTHENTICATED) &&
+	    (r = ocapn_session_expect_peer(s, peer))) {
+		ocapn_session_free(s);
+		return r;
+	}
 	ocapn_conn *c;
 	r = ocapn_netlayer_connect(nl, peer, &c);
 	if (r) {
@@ -415,6 +421,13 @@ on_accept(void *user, ocapn_netlayer *nl, ocapn_conn *c)
 	if (rt->closing ||
 	    ocapn_session_new(rt->vat, OCAPN_ROLE_ACCEPTOR,
 		ocapn_netlayer_locator(nl), d, &s)) {
+		ocapn_conn_reset(c);
+		return;
+	}
+	if ((nl->ops->flags & OCAPN_NETLAYER_AUTHENTICATED) &&
+	    (!ocapn_conn_peer(c) ||
+		ocapn_session_expect_peer(s, ocapn_conn_peer(c)))) {
+		ocapn_session_free(s);
 		ocapn_conn_reset(c);
 		return;
 	}
@@ -458,7 +471,12 @@ on_message(void *user, ocapn_conn *c, const uint8_t *msg, size_t len)
 		return;
 	if (rc->rt->trace)
 		rc->rt->trace(rc->rt->trace_user, rc->s, false, msg, len);
-	ocapn_session_feed_message(rc->s, msg, len);
+	const ocapn_netlayer_ops *ops = ocapn_conn_netlayer(c)->ops;
+	if ((ops->flags & OCAPN_NETLAYER_SHARED) &&
+	    (!ops->shared || ops->shared(c, msg)))
+		ocapn_session_feed_shared_message(rc->s, msg, len);
+	else
+		ocapn_session_feed_message(rc->s, msg, len);
 	mark_dirty(rc); /* events, replies, or an abort to send */
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -21,6 +22,8 @@ static const char usage[] =
     "Enliven the sturdyref URI, send it the arguments and print the\n"
     "answer.  Each ARG is a value in abstract notation (docs/syrup.md), or\n"
     "@URI: the object named by that sturdyref, passed as a reference.\n"
+    "An shm URI names its rendezvous socket itself; the call listens in a\n"
+    "private temporary directory, removed at exit.\n"
     "--trace prints every CapTP message on stderr.\n"
     "Exit status: 0 fulfilled, 1 broken, 2 other failure.\n";
 
@@ -107,8 +110,11 @@ timeout_cb(uv_timer_t *t)
 	finish(c, 2);
 }
 
-int
-cmd_call(int argc, char **argv)
+/* The private directory of an shm call's listener ("" if none). */
+static char shmdir[96];
+
+static int
+call_run(int argc, char **argv)
 {
 	const char *intro = NULL, *dir = NULL, *uri = NULL;
 	bool trace = false;
@@ -188,6 +194,20 @@ cmd_call(int argc, char **argv)
 		}
 		o.netlayer = "unix-domain-socket";
 		o.intro_server = intro;
+	} else if (!strcmp(transport, "shm")) {
+		/* our own listener, in a directory only we can enter */
+		const char *tmp = getenv("TMPDIR");
+		snprintf(shmdir, sizeof(shmdir), "%s/ocapn-call-XXXXXX",
+		    tmp && *tmp && strlen(tmp) < 60 ? tmp : "/tmp");
+		if (!mkdtemp(shmdir)) {
+			cli_error("call: cannot create a private directory in "
+				  "%s",
+			    tmp && *tmp ? tmp : "/tmp");
+			ocapn_sturdyref_free(sr);
+			return 2;
+		}
+		o.netlayer = "shm";
+		o.dir = shmdir;
 	} else {
 		cli_error("call: unsupported transport '%s'", transport);
 		ocapn_sturdyref_free(sr);
@@ -333,4 +353,14 @@ arg_fail:
 	ocapn_sturdyref_free(sr);
 	ocapn_runtime_free(c.rt);
 	return 2;
+}
+
+int
+cmd_call(int argc, char **argv)
+{
+	int rc = call_run(argc, argv);
+	/* the runtime is freed: our socket file is gone */
+	if (shmdir[0])
+		rmdir(shmdir);
+	return rc;
 }

@@ -21,6 +21,7 @@ static const char usage[] =
     "  --netlayer tcp-testing-only [--host H] [--port P]\n"
     "  --netlayer testuds --dir DIR --name NAME\n"
     "  --netlayer unix-domain-socket --intro-server PATH\n"
+    "  --netlayer shm --dir DIR      (DIR private: ours, mode 0700)\n"
     "  --captp-version V     speak only version V (default: answer each\n"
     "                        peer in the version it speaks)\n"
     "  --trace               print every CapTP message on stderr\n"

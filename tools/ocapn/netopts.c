@@ -49,6 +49,18 @@ netopts_create(const struct netopts *o, uv_loop_t *loop, ocapn_netlayer **out)
 			    o->intro_server, ocapn_strerror(rc));
 		return rc;
 	}
+	if (!strcmp(o->netlayer, "shm")) {
+		if (!o->dir) {
+			cli_error("shm needs --dir DIR (a private directory)");
+			return 1;
+		}
+		rc = ocapn_shm_netlayer_new(loop, o->dir, NULL, NULL, out);
+		if (rc)
+			cli_error("shm in %s: %s%s", o->dir, ocapn_strerror(rc),
+			    rc == OCAPN_E_INVAL ? " (the directory must be "
+			    "ours, mode 0700)" : "");
+		return rc;
+	}
 	cli_error("unknown netlayer '%s'", o->netlayer);
 	return 1;
 }

@@ -709,6 +709,12 @@ ocapn__shm_error(const ocapn__shm_conn *c, const char **reason)
 	return c->err;
 }
 
+bool
+ocapn__shm_peer_closed(const ocapn__shm_conn *c)
+{
+	return c->peer_closed;
+}
+
 ocapn__shm_ep *
 ocapn__shm_endpoint(ocapn__shm_conn *c)
 {

@@ -208,6 +208,10 @@ void ocapn__shm_free(ocapn__shm_conn *c);
  * none). */
 int ocapn__shm_error(const ocapn__shm_conn *c, const char **reason);
 
+/* True once the peer sent CLOSE (a graceful end; without it, an end of
+ * the connection is the peer's death or a failure). */
+bool ocapn__shm_peer_closed(const ocapn__shm_conn *c);
+
 /* The endpoint, for statistics in tests (NULL before the rings are up). */
 ocapn__shm_ep *ocapn__shm_endpoint(ocapn__shm_conn *c);
 
