@@ -383,9 +383,9 @@ ocapn__stream_on_connected(uv_connect_t *req, int status)
 }
 
 int
-ocapn__unix_clear_stale(const char *path)
+ocapn__unix_clear_stale(const char *path, int type)
 {
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return OCAPN_E_IO;
 	struct sockaddr_un sa;

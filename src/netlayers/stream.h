@@ -114,9 +114,11 @@ void ocapn__stream_on_connection(uv_stream_t *server, int status);
 void ocapn__stream_on_connected(uv_connect_t *req, int status);
 
 /* A unix socket file nobody listens on was left by a dead process: remove
- * it.  OCAPN_E_EXISTS when a live listener has it, OCAPN_E_IO when no
- * probe socket could be made, else OCAPN_OK.  `path` fits sun_path. */
-int ocapn__unix_clear_stale(const char *path);
+ * it.  `type` is the socket type listening there (SOCK_STREAM,
+ * SOCK_SEQPACKET).  OCAPN_E_EXISTS when a live listener has it,
+ * OCAPN_E_IO when no probe socket could be made, else OCAPN_OK (removed,
+ * or nothing there to remove).  `path` fits sun_path. */
+int ocapn__unix_clear_stale(const char *path, int type);
 
 /* Map a libuv error to an ocapn_err. */
 int ocapn__uv_err(int uverr);

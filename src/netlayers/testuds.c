@@ -112,7 +112,7 @@ ocapn_testuds_netlayer_new(uv_loop_t *loop, const char *dir,
 		ocapn__free(&a, srv, sizeof(*srv));
 		return OCAPN_E_INVAL;
 	}
-	int rc = ocapn__unix_clear_stale(t->path);
+	int rc = ocapn__unix_clear_stale(t->path, SOCK_STREAM);
 	if (rc) {
 		ocapn__free(&a, t, sizeof(*t));
 		ocapn__free(&a, srv, sizeof(*srv));

@@ -676,7 +676,7 @@ ocapn__intro_server_new_ex(uv_loop_t *loop, const char *path,
 		server_discard(s);
 		return OCAPN_E_NOMEM;
 	}
-	if ((rc = ocapn__unix_clear_stale(path))) {
+	if ((rc = ocapn__unix_clear_stale(path, SOCK_STREAM))) {
 		server_discard(s);
 		return rc;
 	}

@@ -48,6 +48,7 @@
 #include <ocapn/runtime.h>
 
 #include "../../util/util.h"
+#include "../stream.h"
 #include "shm_auth.h"
 #include "shm_linux.h"
 #include "shm_netlayer.h"
@@ -1177,27 +1178,6 @@ static const ocapn_netlayer_ops shm_ops = {
 /* Construction                                                         */
 /* ------------------------------------------------------------------ */
 
-/* A socket file nobody listens on is left by a dead process: remove it.
- * A live listener makes the path unavailable. */
-static int
-clear_stale(const char *path)
-{
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return OCAPN_E_IO;
-	struct sockaddr_un sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path));
-	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	int err = errno;
-	close(fd);
-	if (r == 0 || err != ECONNREFUSED)
-		return OCAPN_E_EXISTS;
-	unlink(path);
-	return OCAPN_OK;
-}
-
 OCAPN_API int
 ocapn_shm_netlayer_new(uv_loop_t *loop, const char *dir, const uint8_t *seed,
     const ocapn_allocator *alloc, ocapn_netlayer **out)
@@ -1239,7 +1219,9 @@ ocapn_shm_netlayer_new(uv_loop_t *loop, const char *dir, const uint8_t *seed,
 		if (!rc)
 			rc = ocapn__shm_listen(nl->path, &nl->params, &a,
 			    &nl->listener);
-		if (rc == OCAPN_E_EXISTS && (rc = clear_stale(nl->path)) == 0)
+		if (rc == OCAPN_E_EXISTS &&
+		    (rc = ocapn__unix_clear_stale(nl->path,
+			 SOCK_SEQPACKET)) == 0)
 			rc = ocapn__shm_listen(nl->path, &nl->params, &a,
 			    &nl->listener);
 		if (!rc)
