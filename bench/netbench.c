@@ -30,6 +30,7 @@
 #define DEADLINE_NS (120ull * 1000000000ull)
 
 static void fail(const char *why) __attribute__((noreturn));
+static void report(int fd, const char *text);
 
 static void
 fail(const char *why)
@@ -56,9 +57,83 @@ make_testuds(uv_loop_t *loop, const char *dir, const char *name,
 	return ocapn_testuds_netlayer_new(loop, dir, name, NULL, out);
 }
 
+/* unix-domain-socket: an introduction server of our own in a process of
+ * its own, at DIR/intro.sock; a netlayer is reachable once registered. */
+static void
+intro_server_child(const void *arg, int rfd)
+{
+	const char *dir = arg;
+	char path[300];
+	uv_loop_t loop;
+	ocapn_intro_server *srv;
+	snprintf(path, sizeof(path), "%s/intro.sock", dir);
+	if (uv_loop_init(&loop) ||
+	    ocapn_intro_server_new(&loop, path, NULL, NULL, &srv))
+		_exit(1);
+	report(rfd, "READY\n");
+	close(rfd);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	_exit(0);
+}
+
+static int
+setup_uds(const char *dir)
+{
+	char buf[64];
+	if (nb_spawn(intro_server_child, dir, buf, sizeof(buf)) <= 0 ||
+	    strcmp(buf, "READY\n"))
+		return -1;
+	return 0;
+}
+
+static int
+make_uds(uv_loop_t *loop, const char *dir, const char *name,
+    ocapn_netlayer **out)
+{
+	(void)name;
+	char path[300];
+	snprintf(path, sizeof(path), "%s/intro.sock", dir);
+	return ocapn_uds_netlayer_new(loop, path, NULL, NULL, out);
+}
+
+static int
+wait_uds(uv_loop_t *loop, ocapn_netlayer *nl)
+{
+	uint64_t deadline = uv_hrtime() + 10000000000ull;
+	while (!ocapn_uds_netlayer_registered(nl)) {
+		if (uv_hrtime() > deadline)
+			return -1;
+		uv_run(loop, UV_RUN_ONCE);
+	}
+	return 0;
+}
+
+#ifdef __linux__
+/* shm: rendezvous sockets in DIR; each process its own key.  The shared
+ * buffer is the default (docs/shm.md); bench_shm_captp measures sized
+ * buffers.  NB_SHM_SPIN=NS in the environment sets the busy-poll budget
+ * (ocapn_shm_netlayer_set_spin) of every process. */
+static int
+make_shm(uv_loop_t *loop, const char *dir, const char *name,
+    ocapn_netlayer **out)
+{
+	(void)name;
+	int rc = ocapn_shm_netlayer_new(loop, dir, NULL, NULL, out);
+	const char *spin = getenv("NB_SHM_SPIN");
+	if (!rc && spin)
+		rc = ocapn_shm_netlayer_set_spin(*out,
+		    strtoull(spin, NULL, 10));
+	return rc;
+}
+#endif
+
 const struct nb_netlayer nb_netlayers[] = {
     {"tcp-testing-only", NB_TCP, make_tcp, NULL, NULL},
     {"testuds", NB_UNIX, make_testuds, NULL, NULL},
+    {"unix-domain-socket", NB_UNIX, make_uds, setup_uds, wait_uds},
+#ifdef __linux__
+    {"shm", NB_UNIX, make_shm, NULL, NULL},
+#endif
 };
 const size_t nb_nnetlayers = sizeof(nb_netlayers) / sizeof(nb_netlayers[0]);
 
