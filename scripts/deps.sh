@@ -5,7 +5,7 @@
 set -eu
 
 build_pkgs="gcc libc6-dev meson ninja-build pkg-config libuv1-dev libsodium-dev"
-test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3"
+test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 locales"
 bench_pkgs="libmsgpack-dev libcapnp-dev capnproto valgrind g++"
 
 want="$build_pkgs"

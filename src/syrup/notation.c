@@ -145,31 +145,62 @@ put_escaped(struct pr *pr, const uint8_t *s, size_t n, char quote)
 	}
 }
 
-/* printf a number in the C locale's form: the C library may use the
- * locale's decimal point. */
+/*
+ * The C library formats and reads numbers with the current locale's
+ * decimal point, which a host program may have set (setlocale): "," in
+ * most of Europe, the two-byte U+066B in some locales.  The notation
+ * always uses '.', so numbers are converted in both directions here.
+ */
+static const char *
+locale_point(void)
+{
+	const char *dp = localeconv()->decimal_point;
+	return dp && dp[0] && strcmp(dp, ".") ? dp : NULL;
+}
+
+/* printf `d` as %.*e with a '.' whatever the locale. */
 static void
 fmt_num(char *buf, size_t cap, int prec, double d)
 {
 	snprintf(buf, cap, "%.*e", prec, d);
-	const char *dp = localeconv()->decimal_point;
-	if (dp && dp[0] && dp[0] != '.')
-		for (char *q = buf; *q; q++)
-			if (*q == dp[0])
-				*q = '.';
+	const char *dp = locale_point();
+	char *at = dp ? strstr(buf, dp) : NULL;
+	if (at) {
+		size_t dl = strlen(dp);
+		*at = '.';
+		memmove(at + 1, at + dl, strlen(at + dl) + 1);
+	}
 }
 
-/* Does the C-locale text `s` read back as exactly `d`? */
+/* strtod (or strtof) of the '.'-text `s`, whatever the locale: a number
+ * of the grammar, so at most one '.' and shorter than 512 bytes. */
+static double
+read_num(const char *s, bool single)
+{
+	char tmp[600];
+	const char *dp = locale_point();
+	if (dp) {
+		size_t dl = strlen(dp), o = 0;
+		for (; *s && o + dl + 1 < sizeof(tmp); s++) {
+			if (*s == '.') {
+				memcpy(tmp + o, dp, dl);
+				o += dl;
+			} else {
+				tmp[o++] = *s;
+			}
+		}
+		tmp[o] = '\0';
+		s = tmp;
+	}
+	return single ? strtof(s, NULL) : strtod(s, NULL);
+}
+
+/* Does the '.'-text `s` read back as exactly `d`? */
 static bool
 reads_back(const char *s, double d, bool single)
 {
-	char tmp[64];
-	snprintf(tmp, sizeof(tmp), "%s", s);
-	const char *dp = localeconv()->decimal_point;
-	if (dp && dp[0] && dp[0] != '.')
-		for (char *q = tmp; *q; q++)
-			if (*q == '.')
-				*q = dp[0];
-	return single ? strtof(tmp, NULL) == (float)d : strtod(tmp, NULL) == d;
+	return single ? (float)read_num(s, true) == (float)d :
+	    read_num(s, false) == d;
 }
 
 /*
@@ -647,15 +678,10 @@ parse_number(struct ps *ps, ocapn_value *v)
 		return perr(ps, OCAPN_E_LIMIT, st, "number text too long");
 	memcpy(tmp, ps->s + st, tl);
 	tmp[tl] = '\0';
-	const char *dp = localeconv()->decimal_point;
-	if (dp && dp[0] && dp[0] != '.')
-		for (char *q = tmp; *q; q++)
-			if (*q == '.')
-				*q = dp[0];
 	if (single)
-		ocapn_value_set_float32(v, strtof(tmp, NULL));
+		ocapn_value_set_float32(v, (float)read_num(tmp, true));
 	else
-		ocapn_value_set_float64(v, strtod(tmp, NULL));
+		ocapn_value_set_float64(v, read_num(tmp, false));
 	return OCAPN_OK;
 }
 
