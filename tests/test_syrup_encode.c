@@ -712,6 +712,45 @@ test_roundtrip_vectors(void **state)
 	tu_free_msgs(m, n);
 }
 
+/* Every atom length around the writer's short paths (1 and 2 length
+ * digits, payloads copied in place up to 16 bytes), for bytes, strings
+ * and symbols, alone and as neighbours in a list. */
+static void
+test_atom_lengths(void **state)
+{
+	ocapn_syrup_writer *w = *state;
+	static const char types[] = {':', '"', '\''};
+	uint8_t src[300], want[1200];
+	for (size_t i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)('a' + i % 26);
+	for (size_t t = 0; t < sizeof(types); t++) {
+		for (size_t n = 0; n <= 260; n++) {
+			ocapn_syrup_writer_reset(w);
+			ocapn_syrup_write_list_begin(w);
+			size_t len = 0;
+			want[len++] = '[';
+			for (size_t k = 0; k < 3; k++) {
+				/* n, then two shorter neighbours */
+				size_t m = k == 0 ? n : n / (k + 1);
+				int rc = t == 0 ?
+				    ocapn_syrup_write_bytes(w, src + k, m) :
+				    t == 1 ? ocapn_syrup_write_string(w,
+						 (const char *)src + k, m) :
+					     ocapn_syrup_write_symbol(w,
+						 (const char *)src + k, m);
+				assert_int_equal(rc, OCAPN_OK);
+				len += (size_t)sprintf((char *)want + len,
+				    "%zu%c", m, types[t]);
+				memcpy(want + len, src + k, m);
+				len += m;
+			}
+			ocapn_syrup_write_list_end(w);
+			want[len++] = ']';
+			expect(w, want, len);
+		}
+	}
+}
+
 /* Once its buffers have grown, the writer allocates nothing. */
 static void
 test_zero_allocations(void **state)
@@ -763,6 +802,7 @@ main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
 	    T(test_atoms),
+	    T(test_atom_lengths),
 	    T(test_bigint_errors),
 	    T(test_floats),
 	    T(test_float32_values),

@@ -186,11 +186,48 @@ item_start(ocapn_syrup_writer *w)
 	return w->err;
 }
 
+/* Copy n <= 16 bytes with fixed-size moves (overlapping when n is not a
+ * power of two) instead of a call: most atoms in CapTP are this short. */
+static inline void
+copy_short(uint8_t *d, const uint8_t *s, size_t n)
+{
+	if (n >= 8) {
+		memcpy(d, s, 8);
+		memcpy(d + n - 8, s + n - 8, 8);
+	} else if (n >= 4) {
+		memcpy(d, s, 4);
+		memcpy(d + n - 4, s + n - 4, 4);
+	} else if (n) {
+		d[0] = s[0];
+		d[n / 2] = s[n / 2];
+		d[n - 1] = s[n - 1];
+	}
+}
+
 /* Length-prefixed atom. */
 static int
 write_netstring(ocapn_syrup_writer *w, char type, const void *p, size_t n)
 {
 	item_start(w);
+	if (OCAPN_LIKELY(n < 100)) {
+		/* one or two length digits, written in place */
+		size_t hl = n < 10 ? 2 : 3;
+		uint8_t *d = room(w, hl + n);
+		if (d) {
+			if (n < 10) {
+				d[0] = (uint8_t)('0' + n);
+			} else {
+				d[0] = (uint8_t)('0' + n / 10);
+				d[1] = (uint8_t)('0' + n % 10);
+			}
+			d[hl - 1] = (uint8_t)type;
+			if (n <= 16)
+				copy_short(d + hl, p, n);
+			else
+				memcpy(d + hl, p, n);
+		}
+		return w->err;
+	}
 	char tmp[24];
 	tmp[sizeof(tmp) - 1] = type;
 	char *s = ocapn__u64_to_dec(n, tmp + sizeof(tmp) - 1);
