@@ -359,15 +359,22 @@ copy_digits(ocapn_arena *arena, const uint8_t *dg, size_t nd,
 /*
  * The digits after the 19th (decode() reads up to 19 without overflow
  * checks): read up to `lim`; on overflow of uint64 *n becomes UINT64_MAX.
+ * The byte that ended the digits, if one did before `lim`, is stored in
+ * *stop (each byte is read once: see decode()).
  */
 static COLD const uint8_t *
-long_number(const uint8_t *p, const uint8_t *lim, uint64_t *n)
+long_number(const uint8_t *p, const uint8_t *lim, uint64_t *n, int *stop)
 {
 	uint64_t x = *n;
-	while (p < lim && is_digit(*p)) {
-		uint64_t dv = (uint64_t)(*p - '0');
+	*stop = -1;
+	for (; p < lim; p++) {
+		uint8_t b = *p;
+		if (!is_digit(b)) {
+			*stop = b;
+			break;
+		}
+		uint64_t dv = (uint64_t)(b - '0');
 		x = x > (UINT64_MAX - dv) / 10 ? UINT64_MAX : x * 10 + dv;
-		p++;
 	}
 	*n = x;
 	return p;
@@ -515,25 +522,34 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 			NEXT_SLOT();
 			const uint8_t *dg = p;
 			const uint8_t *fast = end - p > 19 ? p + 19 : end;
-			uint64_t n = 0;
-			do
-				n = n * 10 + (uint64_t)(*p++ - '0');
-			while (p < fast && is_digit(*p));
-			if (OCAPN_UNLIKELY(p == dg + 19) && p < end &&
-			    is_digit(*p))
+			/* Every byte is read once, the one ending the digits
+			 * too (it is the type byte): input in shared memory
+			 * may change between two reads. */
+			uint64_t n = (uint64_t)(c - '0');
+			int stop = -1;
+			for (p++; p < fast; p++) {
+				uint8_t b = *p;
+				if (!is_digit(b)) {
+					stop = b;
+					break;
+				}
+				n = n * 10 + (uint64_t)(b - '0');
+			}
+			if (OCAPN_UNLIKELY(p == dg + 19) && p < end)
 				p = long_number(p,
 				    (uint64_t)(end - dg) > max_atom
 					? dg + max_atom + 1
 					: end,
-				    &n);
+				    &n, &stop);
 			size_t nd = (size_t)(p - dg);
 			if (OCAPN_UNLIKELY(nd > max_atom))
 				FAIL(OCAPN_E_LIMIT, start - buf,
 				    "number has more digits than the atom "
 				    "limit");
-			if (OCAPN_UNLIKELY(p >= end))
+			if (OCAPN_UNLIKELY(stop < 0))
 				goto incomplete;
-			uint8_t t = *p++;
+			uint8_t t = (uint8_t)stop;
+			p++;
 			uint8_t kind = atom_kind[t];
 			if (kind) {
 				if (OCAPN_UNLIKELY(c == '0' && nd > 1))
@@ -697,9 +713,7 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 				FAIL(OCAPN_E_SYNTAX, p - buf,
 				    "whitespace between values");
 			raw_keys = false;
-			do
-				p++;
-			while (p < end && ocapn__is_ws(*p));
+			p++; /* one byte per round: each is read once */
 			continue;
 		} else if (cls == B_BOOL) {
 			NEXT_SLOT();
