@@ -25,6 +25,16 @@
  * keeps the loop from sleeping).  A connection is never left unarmed
  * while the loop may sleep.
  *
+ * Doorbells are deferred (ocapn__shm_ep_defer): a send or an ack
+ * publishes its index at once, and the peer is rung (if it sleeps) once
+ * for everything published since: by the idle callback, which flushes
+ * every connection on the work list before it runs or spins them, or by
+ * arming, which flushes first.  A send puts its connection on the work
+ * list, so all the messages the runtime writes in one loop iteration
+ * cost at most one ring, not one each; the acks of one run are rung at
+ * its end.  A connection with a doorbell owed is on the work list or
+ * about to be armed, so nothing owed waits while the loop sleeps.
+ *
  * Busy-poll policy (docs/shm.md): after a send, a reply is likely, so the
  * connection is not armed but put on the spin list; the idle handle then
  * watches the rings of every connection on it without system calls for a
@@ -319,6 +329,11 @@ idle_cb(uv_idle_t *h)
 	struct shm_nl *nl = ((struct nl_handle *)h->data)->nl;
 	if (!nl)
 		return;
+	/* Ring once for everything published since the last iteration
+	 * (the runtime's sends), before anything waits for the answers. */
+	for (struct shm_conn *c = nl->work; c; c = c->wnext)
+		if (c->ch && c->state != SC_CLOSED)
+			ocapn__shm_flush(c->ch);
 	/* Take the list: runs below may put connections back on it. */
 	struct shm_conn *list = nl->work, *spin = NULL, **spin_tail = &spin;
 	nl->work = NULL;
@@ -715,6 +730,8 @@ conn_settle(struct shm_conn *c)
 	if (c->state == SC_CLOSED)
 		return;
 	if (c->more) {
+		/* the acks of this run; the rest follows after the turns */
+		ocapn__shm_flush(c->ch);
 		work_del(c);
 		more_add(c);
 		return;
@@ -780,6 +797,7 @@ conn_params(struct shm_conn *c)
 {
 	struct ocapn__shm_params p = c->nl->params;
 	p.auth = &c->auth_ops;
+	p.defer_rings = true; /* flushed by idle_cb and by arming */
 	return p;
 }
 
@@ -958,10 +976,10 @@ shm_send(ocapn_conn *base, const ocapn_iov *iov, size_t niov)
 		if (rc == OCAPN_E_AGAIN)
 			c->blocked = true;
 		c->expect = true;
-		if (c->nl->spin_max)
-			work_add(c); /* spin for the reply */
-		else if (!ocapn__shm_arm(c->ch))
-			kick(c);
+		/* The doorbell waits for the idle callback (one ring for
+		 * every message of this loop iteration), which then spins
+		 * for the reply or arms. */
+		work_add(c);
 		return rc;
 	case OCAPN_E_LIMIT:
 		/* the session would miss a message: end the connection */
