@@ -19,9 +19,11 @@
  *            anything resolves) and awaiting each step.
  *
  * Usage: bench_net [--reps R] [--quick] [--netlayer NAME]...
- *        bench_net --profile SIZE N [--netlayer NAME]...
+ *        bench_net --profile SIZE N [--window W | --chain]
+ *            [--netlayer NAME]...
  * The second form runs only N libocapn echo calls of SIZE bytes per
- * netlayer, no baselines: a workload to run under perf.
+ * netlayer (W outstanding, default 1), or N pipelined depth-3 chains,
+ * no baselines: a workload to run under perf or strace -c.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -261,13 +263,18 @@ run_all(nb_client *c, struct results *res, size_t nres, size_t reps,
 int
 main(int argc, char **argv)
 {
-	size_t reps = 7, div = 1, prof_size = 0, prof_n = 0;
+	size_t reps = 7, div = 1, prof_size = 0, prof_n = 0, prof_w = 1;
+	int prof_chain = 0;
 	const char *only[8];
 	size_t nonly = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--profile") && i + 2 < argc) {
 			prof_size = (size_t)strtoul(argv[++i], NULL, 10);
 			prof_n = (size_t)strtoul(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--window") && i + 1 < argc) {
+			prof_w = (size_t)strtoul(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--chain")) {
+			prof_chain = 1;
 		} else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
 			reps = (size_t)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--quick")) {
@@ -280,6 +287,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "usage: bench_net [--reps R] [--quick] "
 					"[--netlayer NAME]...\n"
 					"       bench_net --profile SIZE N "
+					"[--window W | --chain] "
 					"[--netlayer NAME]...\n");
 			return 2;
 		}
@@ -343,16 +351,25 @@ main(int argc, char **argv)
 	if (prof_n) {
 		for (size_t i = 0; i < nres; i++) {
 			double c0, f0, c1, f1;
-			nb_echo(c, res[i].target, prof_size, 1,
+			nb_echo(c, res[i].target, prof_size, prof_w,
 			    prof_n / 10 + 1); /* warm-up */
 			usage_now(&c0, &f0);
-			double ns = nb_echo(c, res[i].target, prof_size, 1,
-			    prof_n);
+			double ns = prof_chain ?
+			    nb_chain(c, res[i].target, true, prof_n) :
+			    nb_echo(c, res[i].target, prof_size, prof_w,
+				prof_n);
 			usage_now(&c1, &f1);
-			printf("%s: %zu echo calls of %zu bytes: %.1f us per "
-			       "call, client CPU %.1f us and %.2f page "
-			       "faults per call\n",
-			    res[i].nl->transport, prof_n, prof_size,
+			char what[64];
+			if (prof_chain)
+				snprintf(what, sizeof(what), "pipelined "
+				    "chains");
+			else
+				snprintf(what, sizeof(what), "echo calls of "
+				    "%zu bytes, window %zu", prof_size,
+				    prof_w);
+			printf("%s: %zu %s: %.1f us per call, client CPU "
+			       "%.1f us and %.2f page faults per call\n",
+			    res[i].nl->transport, prof_n, what,
 			    ns / (double)prof_n / 1e3,
 			    (c1 - c0) / (double)prof_n,
 			    (f1 - f0) / (double)prof_n);

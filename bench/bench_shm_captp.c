@@ -11,11 +11,13 @@
  *   throughput of 64 KiB, 1 MiB and 8 MiB bytestring arguments sent to a
  *   sink object (which looks at the first and last byte and answers with
  *   the length), a window of calls in flight: shm with a 32 MiB buffer
- *   (every message one zero-copy packet), shm with the default 4 MiB
- *   buffer (8 MiB messages fragmented), testuds.
+ *   (every message one zero-copy packet; --buffer MIB sets another
+ *   size), shm with the default 4 MiB buffer (8 MiB messages
+ *   fragmented), testuds.
  *
  * Prints medians and ratios; asserts nothing about time.  Usage:
- *   bench_shm_captp [--quick] [--pinned | --unpinned]   (default: both)
+ *   bench_shm_captp [--quick] [--pinned | --unpinned] [--buffer MIB]
+ *                                                       (default: both)
  *   bench_shm_captp --one shm|shm4|testuds SIZE MIB      (one throughput
  *       case, SIZE bytes per message, MIB mebibytes in total: for perf)
  */
@@ -42,6 +44,7 @@
 #define SW_CTRL "bench-control"
 
 static int pin = 1;
+static uint32_t big_buffer = 32u << 20; /* --buffer: the sized column */
 
 static double
 now(void)
@@ -247,7 +250,7 @@ serve(const char *dir, int out)
 /* ---- the client ------------------------------------------------------- */
 
 struct client {
-	ocapn_runtime *rt[2]; /* [0] shm 32 MiB buffer + testuds, [1] shm 4 MiB */
+	ocapn_runtime *rt[2]; /* [0] shm big_buffer + testuds, [1] shm 4 MiB */
 	ocapn_ref *echo[3], *sink[3], *ctrl; /* shm, shm4, testuds */
 	char dir[64];
 	pid_t server;
@@ -393,7 +396,7 @@ client_start(struct client *c)
 			die("client");
 		if (i == 0) {
 			ocapn_netlayer *tu = NULL;
-			ocapn_shm_netlayer_set_buffer(nl, 32u << 20);
+			ocapn_shm_netlayer_set_buffer(nl, big_buffer);
 			if (ocapn_testuds_netlayer_new(loop, c->dir,
 				"bench-client", NULL, &tu) ||
 			    ocapn_runtime_add_netlayer(c->rt[0], tu))
@@ -479,8 +482,11 @@ throughput(struct client *c, int quick, const uint8_t *src)
 	static const long windows[] = {16, 8, 3};
 	printf("throughput, bytestring arguments to a sink, median of 3 runs "
 	    "(GB/s = 1e9 B/s)\n");
+	char big[32], ratio[32];
+	snprintf(big, sizeof(big), "shm %u MiB", (unsigned)(big_buffer >> 20));
+	snprintf(ratio, sizeof(ratio), "%uM/tu", (unsigned)(big_buffer >> 20));
 	printf("  %-8s %6s %12s %12s %12s %9s %9s\n", "message", "window",
-	    "shm 32 MiB", "shm 4 MiB", "testuds", "32M/tu", "4M/tu");
+	    big, "shm 4 MiB", "testuds", ratio, "4M/tu");
 	for (size_t k = 0; k < 3; k++) {
 		size_t size = sizes[k];
 		long total = (quick ? (64l << 20) : (256l << 20)) / (long)size;
@@ -526,13 +532,21 @@ main(int argc, char **argv)
 			modes = 1;
 		else if (!strcmp(argv[i], "--unpinned"))
 			modes = 2;
-		else if (!strcmp(argv[i], "--one") && i + 3 < argc) {
+		else if (!strcmp(argv[i], "--buffer") && i + 1 < argc) {
+			unsigned long mib = strtoul(argv[++i], NULL, 10);
+			if (mib < 1 || mib > 1024) {
+				fprintf(stderr, "bench_shm_captp: --buffer "
+				    "takes 1 to 1024 (MiB)\n");
+				return 2;
+			}
+			big_buffer = (uint32_t)(mib << 20);
+		} else if (!strcmp(argv[i], "--one") && i + 3 < argc) {
 			one = argv[++i];
 			one_size = (size_t)strtoul(argv[++i], NULL, 10);
 			one_mib = strtol(argv[++i], NULL, 10);
 		} else {
 			fprintf(stderr, "usage: bench_shm_captp [--quick] "
-			    "[--pinned | --unpinned]\n"
+			    "[--pinned | --unpinned] [--buffer MIB]\n"
 			    "       bench_shm_captp --one shm|shm4|testuds "
 			    "SIZE MIB\n");
 			return 2;

@@ -33,6 +33,12 @@
  *     (ocapn__shm_ep_check);
  *   - no protocol abort between honest endpoints; all packets acked and
  *     all bulk space free at the end.
+ *
+ * Deferred doorbells (ocapn__shm_ep_defer) are checked in two modes: the
+ * application never flushes (only arm does), and the application flushes
+ * after some of its steps (a burst of one or two operations).  Both must
+ * hold the same properties; mutant 4 (arm does not flush) must be caught
+ * when the application does not flush.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +61,12 @@
 #endif
 
 int ocapn__shm_model_mutant;
+
+/* Doorbells: 0 at once (the default), DEFER_ARM deferred and signalled
+ * only by arm, DEFER_FLUSH deferred and also flushed by the application
+ * after some steps. */
+enum { DEFER_OFF, DEFER_ARM, DEFER_FLUSH };
+static int model_defer;
 
 /*
  * Coroutine switch.  glibc's swapcontext() makes a sigprocmask system
@@ -417,9 +429,26 @@ app_run(struct mthread *t)
 			app_release(t, k);
 			progress = true;
 		}
+		/* The end of a burst: flush after about every other step
+		 * that did something (the choice depends on the state, so a
+		 * schedule replays). */
+		if (model_defer == DEFER_FLUSH && progress &&
+		    (mix(sc->seed, (uint32_t)dir, t->sent * 7 + t->received * 3 +
+			t->released) & 1))
+			ocapn__shm_ep_flush(t->ep);
 		if (t->sent == sc->nmsg && t->received == sc->nmsg &&
-		    t->nheld == 0)
+		    t->nheld == 0) {
+			/* Done: as an application that sleeps from now on,
+			 * whose arm flushes (here without the want flag, so
+			 * the run can end). */
+			if (model_defer != DEFER_OFF) {
+				ocapn__shm_ep_flush(t->ep);
+				if (ocapn__shm_ep_owed(t->ep))
+					model_fail("a doorbell still owed "
+					    "after a flush");
+			}
 			return;
+		}
 		if (!progress) {
 			if (ocapn__shm_ep_arm(t->ep))
 				model_wait(t);
@@ -549,6 +578,8 @@ execute(void)
 		assert_int_equal(ocapn__shm_ep_new(&t->ep, NULL, M->region[i],
 		    &g, M->region[1 - i], &rl, &cfg, model_ring,
 		    &M->t[1 - i]), 0);
+		if (model_defer != DEFER_OFF)
+			ocapn__shm_ep_defer(t->ep, true);
 		mctx_make(&t->ctx, t->stack, STACK_SIZE, coro_entry);
 	}
 	M->cur = -1;
@@ -761,19 +792,38 @@ static const struct scenario tiny[] = {
 };
 
 static void
-test_exhaustive_tiny(void **state)
+exhaustive_tiny(int defer)
 {
-	(void)state;
 	ocapn__shm_model_mutant = 0;
+	model_defer = defer;
 	for (size_t i = 0; i < (sizeof(tiny) / sizeof(tiny[0])); i++) {
 		const char *fail;
 		uint64_t runs = explore(&tiny[i], 2, &fail, 5000000);
-		fprintf(stderr, "# scenario %zu: %llu schedules (<= 2 "
-		    "preemptions or early flushes)\n", i,
-		    (unsigned long long)runs);
+		fprintf(stderr, "# defer mode %d, scenario %zu: %llu "
+		    "schedules (<= 2 preemptions or early flushes)\n", defer,
+		    i, (unsigned long long)runs);
 		if (fail)
-			fail_msg("scenario %zu: %s", i, fail);
+			fail_msg("defer mode %d, scenario %zu: %s", defer, i,
+			    fail);
 	}
+	model_defer = DEFER_OFF;
+}
+
+static void
+test_exhaustive_tiny(void **state)
+{
+	(void)state;
+	exhaustive_tiny(DEFER_OFF);
+}
+
+/* The same with deferred doorbells, signalled by arm only, and by arm
+ * and the application's flushes. */
+static void
+test_exhaustive_tiny_defer(void **state)
+{
+	(void)state;
+	exhaustive_tiny(DEFER_ARM);
+	exhaustive_tiny(DEFER_FLUSH);
 }
 
 /*
@@ -811,34 +861,55 @@ test_random_schedules(void **state)
 		{2, 128, 64, 8, 500, 4, 1, 14},
 		{4, 256, 128, 10, 100, 8, 8, 15},
 	};
-	for (size_t i = 0; i < (sizeof(more) / sizeof(more[0])); i++) {
-		const char *fail = random_runs(&more[i], 400);
-		if (fail)
-			fail_msg("scenario %zu: %s", i, fail);
+	for (int defer = DEFER_OFF; defer <= DEFER_FLUSH; defer++) {
+		model_defer = defer;
+		for (size_t i = 0; i < (sizeof(more) / sizeof(more[0]));
+		    i++) {
+			const char *fail = random_runs(&more[i], 400);
+			if (fail)
+				fail_msg("defer mode %d, scenario %zu: %s",
+				    defer, i, fail);
+		}
 	}
+	model_defer = DEFER_OFF;
 }
 
 /*
  * The checker must find each deliberate bug: without the fence in the
  * sleeper's arm, without the fence after publishing, or without the ring
- * after an ack.
+ * after an ack, with doorbells at once; the first two also with deferred
+ * doorbells, and the fourth (arm does not flush deferred doorbells) when
+ * only arm flushes.  The third is not required with deferred
+ * doorbells: there a flush that carries acks nearly always carries a
+ * submission too, whose ring (the sleeping peer's sink flag is always
+ * set) wakes the peer anyway, and no schedule within the bound is left
+ * where only the ack's ring would have helped.
  */
 static void
 test_mutants_are_caught(void **state)
 {
 	(void)state;
 	static const struct scenario sc = {2, 256, 128, 4, 100, 0, 64, 21};
-	for (int mutant = 1; mutant <= 3; mutant++) {
-		ocapn__shm_model_mutant = mutant;
+	static const struct {
+		int mutant, defer;
+	} cases[] = {
+		{1, DEFER_OFF}, {2, DEFER_OFF}, {3, DEFER_OFF},
+		{1, DEFER_FLUSH}, {2, DEFER_FLUSH},
+		{4, DEFER_ARM},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ocapn__shm_model_mutant = cases[i].mutant;
+		model_defer = cases[i].defer;
 		const char *fail;
 		uint64_t runs = explore(&sc, 2, &fail, 5000000);
-		fprintf(stderr, "# mutant %d: %s after %llu schedules\n",
-		    mutant, fail ? fail : "NOT FOUND",
-		    (unsigned long long)runs);
+		fprintf(stderr, "# mutant %d, defer mode %d: %s after %llu "
+		    "schedules\n", cases[i].mutant, cases[i].defer,
+		    fail ? fail : "NOT FOUND", (unsigned long long)runs);
 		assert_non_null(fail);
 		assert_non_null(strstr(fail, "asleep forever"));
 	}
 	ocapn__shm_model_mutant = 0;
+	model_defer = DEFER_OFF;
 }
 
 int
@@ -846,6 +917,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exhaustive_tiny),
+		cmocka_unit_test(test_exhaustive_tiny_defer),
 		cmocka_unit_test(test_exhaustive_bound3),
 		cmocka_unit_test(test_random_schedules),
 		cmocka_unit_test(test_mutants_are_caught),

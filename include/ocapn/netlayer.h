@@ -124,6 +124,13 @@ typedef struct ocapn_netlayer_ops {
 	 * messages are, reassembled ones are private.)  NULL: every
 	 * message is treated as shared. */
 	bool (*shared)(const ocapn_conn *c, const uint8_t *msg);
+	/* Optional: the caller has sent everything it has for now (the
+	 * runtime calls it after it wrote a loop iteration's output to the
+	 * connection, or was refused with OCAPN_E_AGAIN).  A netlayer that
+	 * wakes its peer once per burst rather than once per message (shm)
+	 * does it now instead of later in the loop iteration.  Delivery
+	 * never depends on it.  NULL: nothing to do. */
+	void (*flush)(ocapn_conn *c);
 } ocapn_netlayer_ops;
 
 /* Base of every netlayer (first member of the implementation). */

@@ -97,6 +97,15 @@ vat_wakeup(void *user, ocapn_vat *vat)
 
 static void rc_free(struct rt_conn *rc);
 
+/* Everything for now was handed over: let the netlayer wake its peer. */
+static void
+conn_flush(ocapn_conn *c)
+{
+	ocapn_netlayer *nl = ocapn_conn_netlayer(c);
+	if (nl->ops->flush)
+		nl->ops->flush(c);
+}
+
 /* Write what the session has; close the transport once an aborted
  * session has said everything. */
 static void
@@ -107,6 +116,7 @@ flush(struct rt_conn *rc)
 	ocapn_netlayer *nl = ocapn_conn_netlayer(rc->c);
 	bool stream = (nl->ops->flags & OCAPN_NETLAYER_STREAM) != 0 &&
 	    !rc->rt->trace; /* tracing needs message boundaries */
+	bool sent = false;
 	for (;;) {
 		const uint8_t *p;
 		size_t n;
@@ -122,6 +132,8 @@ flush(struct rt_conn *rc)
 			rc->rt->trace(rc->rt->trace_user, rc->s, true, p, n);
 		if (r == OCAPN_E_AGAIN) {
 			rc->blocked = true;
+			if (sent)
+				conn_flush(rc->c);
 			return;
 		}
 		if (r) {
@@ -130,7 +142,10 @@ flush(struct rt_conn *rc)
 			return;
 		}
 		ocapn_session_consume(rc->s, n);
+		sent = true;
 	}
+	if (sent)
+		conn_flush(rc->c);
 	if (ocapn_session_get_state(rc->s) == OCAPN_SESSION_ABORTED &&
 	    !rc->closing) {
 		rc->closing = true;

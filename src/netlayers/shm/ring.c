@@ -282,6 +282,8 @@ struct ocapn__shm_ep {
 	bool rx_more;              /* the work bound stopped a recv */
 	bool rx_eof;
 	bool acks_unsignalled;     /* acks published, peer not yet told */
+	bool defer;                /* doorbells wait for ocapn__shm_ep_flush */
+	bool owe_submit, owe_ack;  /* published, deferred, not yet signalled */
 	bool in_frag;
 	uint8_t *reasm;
 	size_t reasm_len, reasm_cap;
@@ -555,10 +557,8 @@ tx_free(ocapn__shm_ep *ep, uint32_t block, uint32_t blocks)
  * either the sleeper finds the work or the publisher rings.
  */
 static void
-notify(ocapn__shm_ep *ep, bool submitted, bool acked)
+signal_peer(ocapn__shm_ep *ep, bool submitted, bool acked)
 {
-	if (!submitted && !acked)
-		return;
 	if (!OCAPN__SHM_MUTANT(2))
 		OCAPN__SHM_FENCE();
 	bool want = false;
@@ -567,12 +567,56 @@ notify(ocapn__shm_ep *ep, bool submitted, bool acked)
 	if (acked && OCAPN__SHM_LOAD_RLX(&ep->rx_ctl->source_wants.v) &&
 	    !OCAPN__SHM_MUTANT(3))
 		want = true;
-	if (acked)
-		ep->acks_unsignalled = false;
 	if (want) {
 		ep->rings++;
 		ep->ring(ep->ring_user);
 	}
+}
+
+/*
+ * After publishing.  With deferred doorbells the fence, the look at the
+ * peer's flags and the ring wait for ocapn__shm_ep_flush (or the next
+ * arm): the index is already visible, and the argument above only needs
+ * the fence and the look to come after it, not at once.  A burst of
+ * messages then costs one ring instead of one per message.
+ */
+static void
+notify(ocapn__shm_ep *ep, bool submitted, bool acked)
+{
+	if (!submitted && !acked)
+		return;
+	if (acked)
+		ep->acks_unsignalled = false;
+	if (ep->defer) {
+		ep->owe_submit |= submitted;
+		ep->owe_ack |= acked;
+		return;
+	}
+	signal_peer(ep, submitted, acked);
+}
+
+void
+ocapn__shm_ep_defer(ocapn__shm_ep *ep, bool on)
+{
+	if (!on)
+		ocapn__shm_ep_flush(ep);
+	ep->defer = on;
+}
+
+bool
+ocapn__shm_ep_owed(const ocapn__shm_ep *ep)
+{
+	return ep->owe_submit || ep->owe_ack;
+}
+
+void
+ocapn__shm_ep_flush(ocapn__shm_ep *ep)
+{
+	if (!ep->owe_submit && !ep->owe_ack)
+		return;
+	bool submitted = ep->owe_submit, acked = ep->owe_ack;
+	ep->owe_submit = ep->owe_ack = false;
+	signal_peer(ep, submitted, acked);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1107,6 +1151,10 @@ ocapn__shm_ep_pending(const ocapn__shm_ep *ep)
 bool
 ocapn__shm_ep_arm(ocapn__shm_ep *ep)
 {
+	/* About to sleep: signal what we published first, or the peer may
+	 * sleep too, each waiting for the other (mutant 4 in the model). */
+	if (!OCAPN__SHM_MUTANT(4))
+		ocapn__shm_ep_flush(ep);
 	if (ep->err || ep->rx_more)
 		return false;
 	if (!ep->rx_wants) {
@@ -1130,6 +1178,8 @@ ocapn__shm_ep_close(ocapn__shm_ep *ep)
 	ep->tx_closed = true;
 	OCAPN__SHM_STORE_REL(&ep->tx_ctl->closed.v, 1);
 	OCAPN__SHM_FENCE();
+	/* the unconditional ring below covers anything deferred */
+	ep->owe_submit = ep->owe_ack = false;
 	ep->rings++;
 	ep->ring(ep->ring_user);
 }

@@ -260,13 +260,29 @@ int ocapn__shm_ep_release(ocapn__shm_ep *ep, struct ocapn__shm_msg *msg);
 int ocapn__shm_ep_poll(ocapn__shm_ep *ep);
 
 /*
- * The sleep half of the wakeup protocol: publish "ring me" (for incoming
- * packets always, for acks if a send is blocked), fence, and look again.
+ * The sleep half of the wakeup protocol: flush deferred doorbells, publish
+ * "ring me" (for incoming packets always, for acks if a send is blocked),
+ * fence, and look again.
  * Returns true if the caller may sleep on its doorbell: every later
  * publication by the peer will ring it.  Returns false if work is already
  * there (or the endpoint failed): do not sleep, call recv/send again.
  */
 bool ocapn__shm_ep_arm(ocapn__shm_ep *ep);
+
+/*
+ * Deferred doorbells (off by default).  While on, a send or an ack
+ * publishes its index at once but does not look at the peer's want flag
+ * or ring: the caller calls ocapn__shm_ep_flush() once after a burst,
+ * which does both for everything published since (at most one ring).
+ * ocapn__shm_ep_arm() flushes first, so a caller that arms before every
+ * sleep never sleeps on an unsignalled publication; a caller that does
+ * not arm (it busy-polls, or it simply goes on working) must flush
+ * before it waits for the peer.  Turning it off flushes.
+ */
+void ocapn__shm_ep_defer(ocapn__shm_ep *ep, bool on);
+/* Whether a publication still waits for its flush. */
+bool ocapn__shm_ep_owed(const ocapn__shm_ep *ep);
+void ocapn__shm_ep_flush(ocapn__shm_ep *ep);
 
 /*
  * Cheap check without side effects: is there something to do (a packet

@@ -327,6 +327,8 @@ take_remote(ocapn__shm_conn *c, int memfd, int bell, const char **why)
 		*why = "cannot create the endpoint";
 		return err;
 	}
+	if (c->p.defer_rings)
+		ocapn__shm_ep_defer(c->ep, true);
 	return OCAPN_OK;
 }
 
@@ -818,6 +820,13 @@ ocapn__shm_progress(ocapn__shm_conn *c, unsigned ready)
 	return c->err;
 }
 
+void
+ocapn__shm_flush(ocapn__shm_conn *c)
+{
+	if (c->ep)
+		ocapn__shm_ep_flush(c->ep);
+}
+
 bool
 ocapn__shm_arm(ocapn__shm_conn *c)
 {
@@ -856,6 +865,7 @@ ocapn__shm_spin(ocapn__shm_conn *c, uint64_t max_ns)
 {
 	if (!c->ep || c->state != OCAPN__SHM_READY || max_ns == 0)
 		return false;
+	ocapn__shm_ep_flush(c->ep); /* waiting without arming */
 	if (c->spin_ns == 0 || c->spin_ns > max_ns)
 		c->spin_ns = max_ns;
 	uint64_t budget = ++c->spins % SPIN_PROBE == 0 ? max_ns : c->spin_ns;

@@ -85,6 +85,8 @@ struct ocapn__shm_params {
 	uint32_t max_msg;         /* largest message we accept (16 MiB) */
 	uint64_t max_peer_region; /* largest peer region we map (1 GiB) */
 	uint32_t work_bound;      /* packets per recv call (64) */
+	bool defer_rings;         /* doorbells wait for ocapn__shm_flush or
+	                           * ocapn__shm_arm (false) */
 	const struct ocapn__shm_auth_ops *auth; /* NULL: none */
 };
 
@@ -169,12 +171,21 @@ int ocapn__shm_progress(ocapn__shm_conn *c, unsigned ready);
 bool ocapn__shm_arm(ocapn__shm_conn *c);
 
 /*
+ * With `defer_rings`: ring the peer (if it asked) for everything
+ * published since the last flush, at most one ring (see
+ * ocapn__shm_ep_defer).  ocapn__shm_arm() flushes first; a caller that
+ * waits for the peer without arming (it busy-polls) flushes before.
+ * Nothing to do before the rings exist.
+ */
+void ocapn__shm_flush(ocapn__shm_conn *c);
+
+/*
  * Busy-poll the rings (no system call) for up to the current spin budget;
  * true as soon as there is work.  The budget adapts between 1 us and
  * `max_ns`: it doubles after a spin that found work, halves after one
  * that timed out, and every 16th spin probes with the full `max_ns`, so
  * spinning stops costing much when the peer shares our CPU or is idle
- * (docs/shm.md, "Busy-poll policy").
+ * (docs/shm.md, "Busy-poll policy").  Flushes deferred doorbells first.
  */
 bool ocapn__shm_spin(ocapn__shm_conn *c, uint64_t max_ns);
 

@@ -25,6 +25,20 @@
  * keeps the loop from sleeping).  A connection is never left unarmed
  * while the loop may sleep.
  *
+ * Doorbells are deferred (ocapn__shm_ep_defer): a send or an ack
+ * publishes its index at once, and the peer is rung (if it sleeps) once
+ * for everything published since: by ops->flush, which the runtime calls
+ * after it wrote a loop iteration's output to the connection; else by
+ * the idle callback, which flushes every connection on the work list
+ * before it runs or spins them; or by arming, which flushes first.  A
+ * send puts its connection on the work list, so all the messages the
+ * runtime writes in one loop iteration cost at most one ring, not one
+ * each; a send of FLUSH_BYTES or more rings at once (the peer starts on
+ * it while we copy the next).  The acks of one run are rung at its end,
+ * those of a copied (reassembled) message before it is delivered.  A
+ * connection with a doorbell owed is on the work list or about to be
+ * armed, so nothing owed waits while the loop sleeps.
+ *
  * Busy-poll policy (docs/shm.md): after a send, a reply is likely, so the
  * connection is not armed but put on the spin list; the idle handle then
  * watches the rings of every connection on it without system calls for a
@@ -66,6 +80,7 @@
 #define DEFAULT_SPIN_NS 50000u
 #define SPIN_MIN_NS 1000u
 #define SPIN_PROBE 16u
+#define FLUSH_BYTES (64u << 10) /* a send this large rings at once */
 
 typedef char sun_path_t[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
@@ -319,6 +334,11 @@ idle_cb(uv_idle_t *h)
 	struct shm_nl *nl = ((struct nl_handle *)h->data)->nl;
 	if (!nl)
 		return;
+	/* Ring once for everything published since the last iteration
+	 * (the runtime's sends), before anything waits for the answers. */
+	for (struct shm_conn *c = nl->work; c; c = c->wnext)
+		if (c->ch && c->state != SC_CLOSED)
+			ocapn__shm_flush(c->ch);
 	/* Take the list: runs below may put connections back on it. */
 	struct shm_conn *list = nl->work, *spin = NULL, **spin_tail = &spin;
 	nl->work = NULL;
@@ -636,6 +656,11 @@ deliver(struct shm_conn *c, struct ocapn__shm_msg *m)
 	c->cur_live = true;
 	c->cur_held = false;
 	c->expect = false; /* something came back */
+	/* A copied message (reassembled, or copied out at the pin caps) was
+	 * acked inside the receive: tell a sender blocked on those acks now,
+	 * so that it refills the buffer while this message is delivered. */
+	if (!m->zero_copy)
+		ocapn__shm_flush(c->ch);
 	ocapn_netlayer_emit_message(&c->base, m->data, m->len);
 	c->cur_live = false;
 	if (c->state == SC_CLOSED)
@@ -715,6 +740,8 @@ conn_settle(struct shm_conn *c)
 	if (c->state == SC_CLOSED)
 		return;
 	if (c->more) {
+		/* the acks of this run; the rest follows after the turns */
+		ocapn__shm_flush(c->ch);
 		work_del(c);
 		more_add(c);
 		return;
@@ -780,6 +807,7 @@ conn_params(struct shm_conn *c)
 {
 	struct ocapn__shm_params p = c->nl->params;
 	p.auth = &c->auth_ops;
+	p.defer_rings = true; /* flushed by idle_cb and by arming */
 	return p;
 }
 
@@ -958,10 +986,14 @@ shm_send(ocapn_conn *base, const ocapn_iov *iov, size_t niov)
 		if (rc == OCAPN_E_AGAIN)
 			c->blocked = true;
 		c->expect = true;
-		if (c->nl->spin_max)
-			work_add(c); /* spin for the reply */
-		else if (!ocapn__shm_arm(c->ch))
-			kick(c);
+		/* The doorbell waits for ops->flush or the idle callback
+		 * (one ring for every message of this loop iteration);
+		 * the idle callback then spins for the reply or arms.  A
+		 * large message rings at once: the peer starts on it while
+		 * we copy the next, and a ring is cheap next to the copy. */
+		if (total >= FLUSH_BYTES)
+			ocapn__shm_flush(c->ch);
+		work_add(c);
 		return rc;
 	case OCAPN_E_LIMIT:
 		/* the session would miss a message: end the connection */
@@ -980,6 +1012,21 @@ shm_send(ocapn_conn *base, const ocapn_iov *iov, size_t niov)
 		kick(c);
 		return rc;
 	}
+}
+
+/* The runtime sent what it had: ring the peer now (one ring for the
+ * burst) rather than from the idle callback after the poll phase. */
+static void
+shm_flush(ocapn_conn *base)
+{
+	struct shm_conn *c = (struct shm_conn *)base;
+	if (!c->ch || (c->state != SC_OPEN && c->state != SC_CLOSING))
+		return;
+	ocapn__shm_flush(c->ch);
+	/* Not spinning: arm now, so the loop may sleep in this iteration's
+	 * poll instead of going round once more through the idle callback. */
+	if (c->nl && !c->nl->spin_max)
+		conn_settle(c);
 }
 
 static size_t
@@ -1172,6 +1219,7 @@ static const ocapn_netlayer_ops shm_ops = {
     .stop = shm_stop,
     .free = shm_free,
     .shared = shm_shared,
+    .flush = shm_flush,
 };
 
 /* ------------------------------------------------------------------ */
