@@ -424,7 +424,7 @@ test_parse_limits(void **state)
 	(void)state;
 	ocapn_arena *arena = ocapn_arena_new(NULL);
 	/* 1000 levels parse; one more is refused. */
-	char *deep = malloc(2 * 1002 + 1);
+	char deep[2 * 1002 + 1];
 	memset(deep, '[', 1000);
 	memset(deep + 1000, ']', 1000);
 	deep[2000] = '\0';
@@ -440,7 +440,6 @@ test_parse_limits(void **state)
 	    OCAPN_E_LIMIT);
 	assert_int_equal(eo, 1000);
 	assert_non_null(strstr(why, "nesting"));
-	free(deep);
 	/* A float with more than 511 characters of text. */
 	char *longf = malloc(600);
 	memcpy(longf, "1.", 2);
