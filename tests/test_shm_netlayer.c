@@ -1794,119 +1794,6 @@ test_nl_lifecycle(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
-/* ------------------------------------------------------------------ */
-/* Bulk bytestrings of a shared message: one private copy, made in time  */
-/* ------------------------------------------------------------------ */
-
-struct bulk_sink {
-	uint8_t *seen;
-	size_t len;
-	int calls;
-};
-
-static int
-bulk_sink_call(ocapn_vat *vat, ocapn_ref *self, const ocapn_value *args,
-    ocapn_ref *resolver, void *user)
-{
-	(void)vat;
-	(void)self;
-	(void)resolver;
-	struct bulk_sink *k = user;
-	const uint8_t *p;
-	size_t n;
-	k->calls++;
-	if (ocapn_value_count(args) == 1 &&
-	    ocapn_value_get_data(ocapn_value_item(args, 0), &p, &n) == 0) {
-		free(k->seen);
-		k->seen = malloc(n);
-		memcpy(k->seen, p, n);
-		k->len = n;
-	}
-	return OCAPN_OK;
-}
-
-/*
- * A 256 KiB bytestring in a shared message is left in place by the
- * decoder (OCAPN_SYRUP_BULK_IN_PLACE) and copied once into the vat's
- * value box before ocapn_session_feed_shared_message() returns: the
- * region may be rewritten right after, and the object, whose turn runs
- * later, still sees the bytes as they were.
- */
-static void
-test_bulk_copied_before_feed_returns(void **state)
-{
-	(void)state;
-	ocapn_vat *va, *vb;
-	ocapn_session *a, *b;
-	session_pair(&va, &vb, &a, &b);
-	struct bulk_sink sink = {0};
-	ocapn_ref *obj;
-	assert_int_equal(ocapn_vat_spawn(vb, bulk_sink_call, &sink, NULL,
-			     &obj),
-	    0);
-	assert_int_equal(ocapn_vat_register(vb, (const uint8_t *)"bulk-sink",
-			     9, obj),
-	    0);
-	enum { BIG = 256 * 1024 };
-	uint8_t *payload = malloc(BIG);
-	for (size_t i = 0; i < BIG; i++)
-		payload[i] = (uint8_t)(i * 131 + 7);
-	for (int m = 0; m < 2; m++) {
-		/* <op:deliver <desc:export 0> ['fetch "bulk-sink"] 1 #f>,
-		 * then <op:deliver-only <desc:answer 1> [BIG]> */
-		ocapn_syrup_writer *wr = ocapn_syrup_writer_new(0, NULL);
-		ocapn_syrup_write_record_begin(wr);
-		if (m == 0) {
-			ocapn_syrup_write_symbol(wr, "op:deliver", 10);
-			ocapn_syrup_write_record_begin(wr);
-			ocapn_syrup_write_symbol(wr, "desc:export", 11);
-			ocapn_syrup_write_int(wr, 0);
-			ocapn_syrup_write_record_end(wr);
-			ocapn_syrup_write_list_begin(wr);
-			ocapn_syrup_write_symbol(wr, "fetch", 5);
-			ocapn_syrup_write_bytes(wr, "bulk-sink", 9);
-			ocapn_syrup_write_list_end(wr);
-			ocapn_syrup_write_int(wr, 1);
-			ocapn_syrup_write_bool(wr, false);
-		} else {
-			ocapn_syrup_write_symbol(wr, "op:deliver-only", 15);
-			ocapn_syrup_write_record_begin(wr);
-			ocapn_syrup_write_symbol(wr, "desc:answer", 11);
-			ocapn_syrup_write_int(wr, 1);
-			ocapn_syrup_write_record_end(wr);
-			ocapn_syrup_write_list_begin(wr);
-			ocapn_syrup_write_bytes(wr, payload, BIG);
-			ocapn_syrup_write_list_end(wr);
-		}
-		ocapn_syrup_write_record_end(wr);
-		const uint8_t *enc;
-		size_t len;
-		assert_int_equal(ocapn_syrup_writer_finish(wr, &enc, &len), 0);
-		uint8_t *region = malloc(len);
-		memcpy(region, enc, len);
-		ocapn_syrup_writer_free(wr);
-		assert_int_equal(ocapn_session_feed_shared_message(b, region,
-				     len),
-		    0);
-		/* the peer rewrites its buffer; then the turns run */
-		memset(region, 0xee, len);
-		free(region);
-		ocapn_vat_run(vb, 0);
-		assert_int_equal(ocapn_session_get_state(b),
-		    OCAPN_SESSION_ACTIVE);
-	}
-	assert_int_equal(sink.calls, 1);
-	assert_int_equal(sink.len, BIG);
-	assert_memory_equal(sink.seen, payload, BIG);
-	free(sink.seen);
-	free(payload);
-	ocapn_ref_release(obj);
-	ocapn_session_free(a);
-	ocapn_session_free(b);
-	ocapn_vat_free(va);
-	ocapn_vat_free(vb);
-}
-
 int
 main(void)
 {
@@ -1926,7 +1813,6 @@ main(void)
 	    cmocka_unit_test(test_nl_hostile_acceptors),
 	    cmocka_unit_test(test_session_expect_peer),
 	    cmocka_unit_test(test_session_decodes_rewritten_message),
-	    cmocka_unit_test(test_bulk_copied_before_feed_returns),
 	    cmocka_unit_test(test_nl_peer_killed),
 	    cmocka_unit_test(test_nl_many_sessions),
 	    cmocka_unit_test(test_nl_contract),

@@ -1025,84 +1025,6 @@ test_copy_atoms_flag(void **state)
 	ocapn_syrup_decoder_free(d);
 }
 
-/* BULK_IN_PLACE: large bytestrings outside dicts and sets stay in the
- * input; everything else is copied as with COPY_ATOMS alone. */
-static void
-test_bulk_in_place_flag(void **state)
-{
-	struct fx *f = *state;
-	const size_t big = OCAPN_SYRUP_BULK_MIN;
-	ocapn_syrup_writer *w = ocapn_syrup_writer_new(0, NULL);
-	uint8_t *pl = malloc(big + 1);
-	memset(pl, 'x', big + 1);
-	/* <'frame [BIG BIG-1 "BIG string"] {'k: BIG} #{BIG} [[BIG]]> */
-	ocapn_syrup_write_record_begin(w);
-	ocapn_syrup_write_symbol(w, "frame", 5);
-	ocapn_syrup_write_list_begin(w);
-	ocapn_syrup_write_bytes(w, pl, big);
-	ocapn_syrup_write_bytes(w, pl, big - 1);
-	ocapn_syrup_write_string(w, (const char *)pl, big);
-	ocapn_syrup_write_list_end(w);
-	ocapn_syrup_write_dict_begin(w);
-	ocapn_syrup_write_symbol(w, "k", 1);
-	ocapn_syrup_write_bytes(w, pl, big);
-	ocapn_syrup_write_dict_end(w);
-	ocapn_syrup_write_set_begin(w);
-	ocapn_syrup_write_bytes(w, pl, big + 1);
-	ocapn_syrup_write_set_end(w);
-	ocapn_syrup_write_list_begin(w);
-	ocapn_syrup_write_list_begin(w);
-	ocapn_syrup_write_bytes(w, pl, big);
-	ocapn_syrup_write_list_end(w);
-	ocapn_syrup_write_list_end(w);
-	ocapn_syrup_write_record_end(w);
-	const uint8_t *enc;
-	size_t len;
-	assert_int_equal(ocapn_syrup_writer_finish(w, &enc, &len), 0);
-	uint8_t *buf = malloc(len);
-	memcpy(buf, enc, len);
-	ocapn_syrup_writer_free(w);
-
-	static const unsigned flags[] = {OCAPN_SYRUP_COPY_ATOMS,
-	    OCAPN_SYRUP_COPY_ATOMS | OCAPN_SYRUP_BULK_IN_PLACE};
-	for (size_t k = 0; k < 2; k++) {
-		bool bulk = k == 1;
-		ocapn_syrup_decoder *d = ocapn_syrup_decoder_new(flags[k],
-		    NULL);
-		ocapn_value *v;
-		ocapn_arena_reset(f->arena);
-		assert_int_equal(ocapn_syrup_decode_one(d, f->arena, buf, len,
-				     &v),
-		    0);
-		assert_true(ocapn_value_equal(v, tu_decode(f->arena, 0, buf,
-						     len)));
-		const ocapn_value *list = &v->u.items[1];
-		const ocapn_value *dict = &v->u.items[2];
-		const ocapn_value *set = &v->u.items[3];
-		const ocapn_value *nested = &v->u.items[4].u.items[0];
-		/* a large bytestring in a list: in place only with the flag */
-		assert_int_equal(inside(list->u.items[0].u.p, buf, len), bulk);
-		assert_int_equal(inside(nested->u.items[0].u.p, buf, len),
-		    bulk);
-		/* below the threshold, a string, a dict value, a set item:
-		 * always copied */
-		assert_false(inside(list->u.items[1].u.p, buf, len));
-		assert_false(inside(list->u.items[2].u.p, buf, len));
-		assert_false(inside(dict->u.items[1].u.p, buf, len));
-		assert_false(inside(set->u.items[0].u.p, buf, len));
-		/* the arena holds the copies only */
-		size_t copied = 3 * big + (big - 1) + 1;
-		assert_true(ocapn_arena_used(f->arena) >=
-		    copied + (bulk ? 0 : 2 * big));
-		if (bulk)
-			assert_true(ocapn_arena_used(f->arena) <
-			    copied + 2 * big);
-		ocapn_syrup_decoder_free(d);
-	}
-	free(buf);
-	free(pl);
-}
-
 /* After warm-up, decoding a message allocates nothing. */
 static void
 test_zero_allocations_steady_state(void **state)
@@ -1223,8 +1145,6 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_incremental_captures, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(test_copy_atoms_flag, setup,
-		teardown),
-	    cmocka_unit_test_setup_teardown(test_bulk_in_place_flag, setup,
 		teardown),
 	    cmocka_unit_test(test_zero_allocations_steady_state),
 	    cmocka_unit_test(test_out_of_memory),

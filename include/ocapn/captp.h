@@ -170,10 +170,8 @@ OCAPN_API int ocapn_session_feed_message(ocapn_session *s,
  * before anything inspects it, so a rewrite during the call can only
  * make the message invalid (the session aborts with the decoder's reason)
  * or turn it into another well-formed message; nothing kept refers to
- * `msg` after the call.  Costs one copy of the message's atoms; bulk
- * bytestrings (OCAPN_SYRUP_BULK_IN_PLACE: 16 KiB or more, outside dicts
- * and sets, opaque to the engine) are copied once during the call by the
- * vat's value box instead.  Returns as ocapn_session_feed_message().
+ * `msg` after the call.  Costs one copy of the message's atoms.  Returns
+ * as ocapn_session_feed_message().
  */
 OCAPN_API int ocapn_session_feed_shared_message(ocapn_session *s,
     const uint8_t *msg, size_t len);

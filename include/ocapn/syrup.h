@@ -227,15 +227,6 @@ typedef struct ocapn_syrup_decoder ocapn_syrup_decoder;
                                       * arena before inspecting it, and read
                                       * each input byte once: for input that
                                       * another party can rewrite (shm) */
-#define OCAPN_SYRUP_BULK_IN_PLACE 0x08u /* with COPY_ATOMS: a bytestring of
-                                      * at least OCAPN_SYRUP_BULK_MIN bytes
-                                      * outside every dict and set is not
-                                      * copied; its value points into the
-                                      * input, which the decoder never read
-                                      * there.  The caller copies such
-                                      * payloads once (the vat's value box)
-                                      * and treats them as opaque. */
-#define OCAPN_SYRUP_BULK_MIN 16384u
 
 typedef enum ocapn_syrup_limit {
 	OCAPN_SYRUP_MAX_DEPTH = 1,  /* container nesting, default 64 */

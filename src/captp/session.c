@@ -1720,18 +1720,14 @@ ocapn_session_feed_message(ocapn_session *s, const uint8_t *msg, size_t len)
  * and reads each input byte once (OCAPN_SYRUP_COPY_ATOMS).  A rewrite can
  * then only make the message invalid (a clean abort) or turn it into
  * another valid message, never make a checked value change afterwards.
- * Bulk bytestrings (OCAPN_SYRUP_BULK_IN_PLACE) stay in the view: nothing
- * here interprets them, and the vat copies them into a value box (or the
- * encoder into another session's output) before this call returns and
- * the netlayer releases the view.
  */
 OCAPN_API int
 ocapn_session_feed_shared_message(ocapn_session *s, const uint8_t *msg,
     size_t len)
 {
 	if (s->started && !s->dec_shared) {
-		s->dec_shared = ocapn_syrup_decoder_new(OCAPN_SYRUP_COPY_ATOMS |
-		    OCAPN_SYRUP_BULK_IN_PLACE, s->a);
+		s->dec_shared = ocapn_syrup_decoder_new(OCAPN_SYRUP_COPY_ATOMS,
+		    s->a);
 		if (!s->dec_shared) {
 			abort_session(s, "out of memory", true);
 			return OCAPN_E_ABORTED;

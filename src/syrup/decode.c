@@ -415,22 +415,6 @@ is_sorted_kind(uint8_t kind)
 }
 
 /*
- * BULK_IN_PLACE: may this bytestring stay in the input?  Only when large
- * and outside every dict and set: their keys and items are compared for
- * canonical order, and what was compared must be what the caller gets.
- */
-static COLD bool
-bulk_in_place(const ocapn_syrup_decoder *d, size_t nf, uint64_t n)
-{
-	if (n < OCAPN_SYRUP_BULK_MIN)
-		return false;
-	for (size_t i = 0; i < nf; i++)
-		if (is_sorted_kind(d->frames[i].kind))
-			return false;
-	return true;
-}
-
-/*
  * The value stack is full at nv, or the innermost container has reached
  * the item limit: fail at `off` for the limit, else grow the stacks and
  * update *lim.
@@ -570,9 +554,7 @@ decode(ocapn_syrup_decoder *d, ocapn_arena *arena, const uint8_t *buf,
 					goto incomplete;
 				}
 				const uint8_t *pl = p;
-				if (OCAPN_UNLIKELY(copy) && !(kind == OCAPN_BYTES &&
-					(d->flags & OCAPN_SYRUP_BULK_IN_PLACE) &&
-					bulk_in_place(d, nf, n))) {
+				if (OCAPN_UNLIKELY(copy)) {
 					pl = ocapn_arena_memdup(arena, p,
 					    (size_t)n);
 					if (!pl)
