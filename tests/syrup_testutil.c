@@ -163,3 +163,36 @@ tu_decode(ocapn_arena *arena, unsigned flags, const uint8_t *buf, size_t len)
 	ocapn_syrup_decoder_free(dec);
 	return v;
 }
+
+char *
+tu_print(const ocapn_value *v, unsigned flags)
+{
+	ocapn_buffer b;
+	ocapn_buffer_init(&b);
+	int rc = ocapn_notation_print(v, flags, &b, NULL);
+	if (rc)
+		fail_msg("print: %s", ocapn_err_name(rc));
+	char *s = malloc(b.len + 1);
+	assert_non_null(s);
+	memcpy(s, b.data, b.len);
+	s[b.len] = '\0';
+	ocapn_buffer_release(&b, NULL);
+	return s;
+}
+
+ocapn_value *
+tu_parse(ocapn_arena *arena, const char *text)
+{
+	ocapn_value *v;
+	size_t used, eo;
+	const char *why;
+	int rc = ocapn_notation_parse(text, strlen(text), arena, &v, &used,
+	    &eo, &why);
+	if (rc)
+		fail_msg("parse '%s': %s at %zu: %s", text, ocapn_err_name(rc),
+		    eo, why);
+	for (size_t i = used; text[i]; i++)
+		if (!strchr(" \t\r\n", text[i]))
+			fail_msg("parse '%s': stopped at %zu", text, used);
+	return v;
+}

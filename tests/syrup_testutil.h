@@ -43,4 +43,12 @@ uint8_t *tu_encode(const ocapn_value *v, unsigned flags, size_t *len);
 ocapn_value *tu_decode(ocapn_arena *arena, unsigned flags,
     const uint8_t *buf, size_t len);
 
+/* The notation of `v` as a malloc'ed NUL-terminated string (`flags` of
+ * ocapn_notation_print); fails the test on error. */
+char *tu_print(const ocapn_value *v, unsigned flags);
+
+/* Parse all of `text` (only whitespace may follow the value) as one
+ * notation value in `arena`; fails the test otherwise. */
+ocapn_value *tu_parse(ocapn_arena *arena, const char *text);
+
 #endif

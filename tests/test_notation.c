@@ -11,39 +11,8 @@
 
 #include "syrup_testutil.h"
 
-/* Print `v` and return a malloc'ed NUL-terminated copy. */
-static char *
-print(const ocapn_value *v, unsigned flags)
-{
-	ocapn_buffer b;
-	ocapn_buffer_init(&b);
-	int rc = ocapn_notation_print(v, flags, &b, NULL);
-	if (rc)
-		fail_msg("print: %s", ocapn_err_name(rc));
-	char *s = malloc(b.len + 1);
-	memcpy(s, b.data, b.len);
-	s[b.len] = '\0';
-	ocapn_buffer_release(&b, NULL);
-	return s;
-}
-
-/* Parse all of `text` as one value. */
-static ocapn_value *
-parse(ocapn_arena *arena, const char *text)
-{
-	ocapn_value *v;
-	size_t used, eo;
-	const char *why;
-	int rc = ocapn_notation_parse(text, strlen(text), arena, &v, &used,
-	    &eo, &why);
-	if (rc)
-		fail_msg("parse '%s': %s at %zu: %s", text, ocapn_err_name(rc),
-		    eo, why);
-	for (size_t i = used; text[i]; i++)
-		if (!strchr(" \t\r\n", text[i]))
-			fail_msg("parse '%s': stopped at %zu", text, used);
-	return v;
-}
+#define print tu_print
+#define parse tu_parse
 
 struct pcase {
 	const char *syrup;

@@ -32,30 +32,10 @@ static ocapn_buffer c_syrup[NTEXTS];
 static char *
 print(const ocapn_value *v)
 {
-	ocapn_buffer b;
-	ocapn_buffer_init(&b);
-	assert_int_equal(ocapn_notation_print(v, 0, &b, NULL), OCAPN_OK);
-	char *s = malloc(b.len + 1);
-	memcpy(s, b.data, b.len);
-	s[b.len] = '\0';
-	ocapn_buffer_release(&b, NULL);
-	return s;
+	return tu_print(v, 0);
 }
 
-static ocapn_value *
-parse(ocapn_arena *ar, const char *text)
-{
-	ocapn_value *v;
-	size_t used, eo;
-	const char *why;
-	int rc = ocapn_notation_parse(text, strlen(text), ar, &v, &used, &eo,
-	    &why);
-	if (rc)
-		fail_msg("parse '%s': %s at %zu: %s", text, ocapn_err_name(rc),
-		    eo, why);
-	assert_int_equal(used, strlen(text));
-	return v;
-}
+#define parse tu_parse
 
 static void
 encode(const ocapn_value *v, ocapn_buffer *out)
