@@ -18,6 +18,7 @@
 #include <ocapn/runtime.h>
 
 #include "../tools/ocapn/suite_objects.h"
+#include "rt_testutil.h"
 #include "testutil.h"
 
 #define SWISS_ECHO "IO58l1laTyhcrgDKbEzFOO32MDd6zE5w"
@@ -117,63 +118,10 @@ world_free(struct world *w)
 		rmdir(w->dir);
 }
 
-struct result {
-	int done;
-	bool ok;
-	char text[512];
-};
-
-static void
-settled(ocapn_vat *vat, bool ok, const ocapn_value *v, void *user)
-{
-	struct result *r = user;
-	(void)vat;
-	r->done = 1;
-	r->ok = ok;
-	if (v->kind == OCAPN_REF) {
-		snprintf(r->text, sizeof(r->text), "<ref>");
-		return;
-	}
-	if (!ok) {
-		size_t n;
-		const char *t = ocapn_break_text(v, &n);
-		snprintf(r->text, sizeof(r->text), "%.*s", (int)n, t);
-		return;
-	}
-	ocapn_buffer b;
-	ocapn_buffer_init(&b);
-	ocapn_notation_print(v, 0, &b, NULL);
-	snprintf(r->text, sizeof(r->text), "%.*s", (int)b.len, b.data);
-	ocapn_buffer_release(&b, NULL);
-}
-
 static ocapn_ref *
 enliven(struct world *w, const char *swiss)
 {
-	ocapn_buffer uri;
-	ocapn_buffer_init(&uri);
-	assert_int_equal(ocapn_runtime_sturdyref_uri(w->server, w->snl,
-			     (const uint8_t *)swiss, strlen(swiss), &uri),
-	    0);
-	ocapn_ref *p;
-	assert_int_equal(ocapn_runtime_enliven_uri(w->client,
-			     (const char *)uri.data, uri.len, &p),
-	    0);
-	ocapn_buffer_release(&uri, NULL);
-	return p;
-}
-
-static ocapn_value *
-parse(ocapn_runtime *rt, const char *text)
-{
-	ocapn_value *v;
-	size_t used, eo;
-	const char *why;
-	assert_int_equal(ocapn_notation_parse(text, strlen(text),
-			     ocapn_vat_arena(ocapn_runtime_vat(rt)), &v, &used,
-			     &eo, &why),
-	    0);
-	return v;
+	return tu_enliven(w->server, w->snl, w->client, swiss);
 }
 
 static void
@@ -183,12 +131,12 @@ echo_and_pipeline(enum kind k)
 	world_init(&w, k, OCAPN_DIALECT_AUTO);
 	ocapn_ref *echo = enliven(&w, SWISS_ECHO);
 	ocapn_ref *res;
-	assert_int_equal(ocapn_send(echo, parse(w.client,
+	assert_int_equal(ocapn_send(echo, tu_rt_parse(w.client,
 					      "[\"hi\" 42 {\"k\": [1 2]}]"),
 			     &res),
 	    0);
-	struct result r = {0};
-	ocapn_when(res, settled, &r);
+	struct tu_result r = {0};
+	ocapn_when(res, tu_settled, &r);
 	run_until(&w, &r.done);
 	assert_true(r.ok);
 	assert_string_equal(r.text, "[\"hi\" 42 {\"k\": [1 2]}]");
@@ -196,14 +144,14 @@ echo_and_pipeline(enum kind k)
 	/* Pipelining: builder <- (); factory <- spec; car <- () */
 	ocapn_ref *builder = enliven(&w, CAR_BUILDER);
 	ocapn_ref *factory, *car, *vroom;
-	assert_int_equal(ocapn_send(builder, parse(w.client, "[]"), &factory),
+	assert_int_equal(ocapn_send(builder, tu_rt_parse(w.client, "[]"), &factory),
 	    0);
 	assert_int_equal(ocapn_send(factory,
-			     parse(w.client, "[['blue 'roadster]]"), &car),
+			     tu_rt_parse(w.client, "[['blue 'roadster]]"), &car),
 	    0);
-	assert_int_equal(ocapn_send(car, parse(w.client, "[]"), &vroom), 0);
-	struct result rv = {0};
-	ocapn_when(vroom, settled, &rv);
+	assert_int_equal(ocapn_send(car, tu_rt_parse(w.client, "[]"), &vroom), 0);
+	struct tu_result rv = {0};
+	ocapn_when(vroom, tu_settled, &rv);
 	run_until(&w, &rv.done);
 	assert_true(rv.ok);
 	assert_string_equal(rv.text, "\"Vroom! I am a blue roadster car!\"");
@@ -221,8 +169,8 @@ echo_and_pipeline(enum kind k)
 	ocapn_value_set_list(&args, &item, 1);
 	ocapn_ref *bres;
 	assert_int_equal(ocapn_send(echo, &args, &bres), 0);
-	struct result rb = {0};
-	ocapn_when(bres, settled, &rb);
+	struct tu_result rb = {0};
+	ocapn_when(bres, tu_settled, &rb);
 	run_until(&w, &rb.done);
 	assert_true(rb.ok);
 	const ocapn_value *bv;
@@ -262,10 +210,10 @@ test_version_retry(void **state)
 	world_init(&w, TCP, OCAPN_DIALECT_GOBLINS);
 	ocapn_ref *echo = enliven(&w, SWISS_ECHO);
 	ocapn_ref *res;
-	assert_int_equal(ocapn_send(echo, parse(w.client, "['retry]"), &res),
+	assert_int_equal(ocapn_send(echo, tu_rt_parse(w.client, "['retry]"), &res),
 	    0);
-	struct result r = {0};
-	ocapn_when(res, settled, &r);
+	struct tu_result r = {0};
+	ocapn_when(res, tu_settled, &r);
 	run_until(&w, &r.done);
 	assert_true(r.ok);
 	assert_string_equal(r.text, "['retry]");
@@ -297,8 +245,8 @@ test_connection_refused(void **state)
 	assert_int_equal(ocapn_runtime_enliven_uri(w.client, uri, strlen(uri),
 			     &p),
 	    0);
-	struct result r = {0};
-	ocapn_when(p, settled, &r);
+	struct tu_result r = {0};
+	ocapn_when(p, tu_settled, &r);
 	run_until(&w, &r.done);
 	assert_false(r.ok);
 	fprintf(stderr, "  refused -> %s\n", r.text);
@@ -355,9 +303,9 @@ test_peer_dies_mid_message(void **state)
 	/* still serving */
 	ocapn_ref *echo = enliven(&w, SWISS_ECHO);
 	ocapn_ref *res;
-	assert_int_equal(ocapn_send(echo, parse(w.client, "[1]"), &res), 0);
-	struct result r = {0};
-	ocapn_when(res, settled, &r);
+	assert_int_equal(ocapn_send(echo, tu_rt_parse(w.client, "[1]"), &res), 0);
+	struct tu_result r = {0};
+	ocapn_when(res, tu_settled, &r);
 	run_until(&w, &r.done);
 	assert_true(r.ok);
 	ocapn_ref_release(res);
@@ -422,10 +370,10 @@ test_many_idle_connections(void **state)
 	/* still serving a real client among them */
 	ocapn_ref *echo = enliven(&w, SWISS_ECHO);
 	ocapn_ref *res;
-	assert_int_equal(ocapn_send(echo, parse(w.client, "[\"busy\"]"), &res),
+	assert_int_equal(ocapn_send(echo, tu_rt_parse(w.client, "[\"busy\"]"), &res),
 	    0);
-	struct result r = {0};
-	ocapn_when(res, settled, &r);
+	struct tu_result r = {0};
+	ocapn_when(res, tu_settled, &r);
 	run_until(&w, &r.done);
 	assert_true(r.ok);
 	for (int i = 0; i < N; i++)

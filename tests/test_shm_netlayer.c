@@ -25,6 +25,7 @@
 #include "../src/netlayers/shm/shm_linux.h"
 #include "../src/netlayers/shm/shm_netlayer.h"
 #include "../tools/ocapn/suite_objects.h"
+#include "rt_testutil.h"
 #include "testutil.h"
 
 #define SWISS_ECHO "IO58l1laTyhcrgDKbEzFOO32MDd6zE5w"
@@ -363,76 +364,21 @@ world_free(struct world *w)
 	assert_int_equal(rmdir(w->dir), 0); /* socket files removed */
 }
 
-struct result {
-	int done;
-	bool ok;
-	char text[1024];
-};
-
-static void
-settled(ocapn_vat *vat, bool ok, const ocapn_value *v, void *user)
-{
-	struct result *r = user;
-	(void)vat;
-	r->done = 1;
-	r->ok = ok;
-	if (v->kind == OCAPN_REF) {
-		snprintf(r->text, sizeof(r->text), "<ref>");
-		return;
-	}
-	if (!ok) {
-		size_t n;
-		const char *t = ocapn_break_text(v, &n);
-		snprintf(r->text, sizeof(r->text), "%.*s", (int)n, t);
-		return;
-	}
-	ocapn_buffer b;
-	ocapn_buffer_init(&b);
-	if (ocapn_notation_print(v, 0, &b, NULL) == 0)
-		snprintf(r->text, sizeof(r->text), "%.*s", (int)b.len, b.data);
-	else
-		snprintf(r->text, sizeof(r->text), "<unprintable>");
-	ocapn_buffer_release(&b, NULL);
-}
-
 static ocapn_ref *
 enliven(struct world *w, const char *swiss)
 {
-	ocapn_buffer uri;
-	ocapn_buffer_init(&uri);
-	assert_int_equal(ocapn_runtime_sturdyref_uri(w->server, w->snl,
-			     (const uint8_t *)swiss, strlen(swiss), &uri),
-	    0);
-	ocapn_ref *p;
-	assert_int_equal(ocapn_runtime_enliven_uri(w->client,
-			     (const char *)uri.data, uri.len, &p),
-	    0);
-	ocapn_buffer_release(&uri, NULL);
-	return p;
-}
-
-static ocapn_value *
-parse(ocapn_runtime *rt, const char *text)
-{
-	ocapn_value *v;
-	size_t used, eo;
-	const char *why;
-	assert_int_equal(ocapn_notation_parse(text, strlen(text),
-			     ocapn_vat_arena(ocapn_runtime_vat(rt)), &v, &used,
-			     &eo, &why),
-	    0);
-	return v;
+	return tu_enliven(w->server, w->snl, w->client, swiss);
 }
 
 /* Send `args` to `target`, wait, return the result (caller releases). */
 static ocapn_ref *
 call_wait(struct world *w, ocapn_ref *target, const ocapn_value *args,
-    struct result *r)
+    struct tu_result *r)
 {
 	ocapn_ref *res;
 	assert_int_equal(ocapn_send(target, args, &res), 0);
 	memset(r, 0, sizeof(*r));
-	ocapn_when(res, settled, r);
+	ocapn_when(res, tu_settled, r);
 	run_until(w, &r->done);
 	return res;
 }
@@ -454,10 +400,10 @@ test_rt_echo_every_kind(void **state)
 	world_init(&w, 0);
 	ocapn_ref *echo = enliven(&w, SWISS_ECHO);
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(*kinds); i++) {
-		ocapn_value *v = parse(w.client, kinds[i]);
+		ocapn_value *v = tu_rt_parse(w.client, kinds[i]);
 		ocapn_value list;
 		ocapn_value_set_list(&list, v, 1);
-		struct result r;
+		struct tu_result r;
 		ocapn_ref *res = call_wait(&w, echo, &list, &r);
 		assert_true(r.ok);
 		char want[256];
@@ -495,14 +441,14 @@ test_rt_pipelining(void **state)
 	/* builder <- (); factory <- spec; car <- (), nothing awaited */
 	ocapn_ref *builder = enliven(&w, CAR_BUILDER);
 	ocapn_ref *factory, *car, *vroom;
-	assert_int_equal(ocapn_send(builder, parse(w.client, "[]"), &factory),
+	assert_int_equal(ocapn_send(builder, tu_rt_parse(w.client, "[]"), &factory),
 	    0);
 	assert_int_equal(ocapn_send(factory,
-			     parse(w.client, "[['blue 'roadster]]"), &car),
+			     tu_rt_parse(w.client, "[['blue 'roadster]]"), &car),
 	    0);
-	assert_int_equal(ocapn_send(car, parse(w.client, "[]"), &vroom), 0);
-	struct result rv = {0};
-	ocapn_when(vroom, settled, &rv);
+	assert_int_equal(ocapn_send(car, tu_rt_parse(w.client, "[]"), &vroom), 0);
+	struct tu_result rv = {0};
+	ocapn_when(vroom, tu_settled, &rv);
 	run_until(&w, &rv.done);
 	assert_true(rv.ok);
 	assert_string_equal(rv.text, "\"Vroom! I am a blue roadster car!\"");
@@ -587,7 +533,7 @@ test_rt_gc(void **state)
 	ocapn_value arg, list;
 	ocapn_value_set_ref(&arg, probe);
 	ocapn_value_set_list(&list, &arg, 1);
-	struct result r;
+	struct tu_result r;
 	ocapn_ref *res = call_wait(&w, greeter, &list, &r);
 	assert_true(r.ok);
 	assert_int_equal(pr.calls, 1);
@@ -616,18 +562,18 @@ test_rt_abort(void **state)
 	struct world w;
 	world_init(&w, 0);
 	ocapn_ref *echo = enliven(&w, SWISS_ECHO);
-	struct result r;
-	ocapn_ref *res = call_wait(&w, echo, parse(w.client, "[1]"), &r);
+	struct tu_result r;
+	ocapn_ref *res = call_wait(&w, echo, tu_rt_parse(w.client, "[1]"), &r);
 	assert_true(r.ok);
 	ocapn_ref_release(res);
 	/* Questions in flight, then the server aborts the session. */
 	ocapn_ref *r1, *r2;
-	ocapn_value *args = parse(w.client, "[1]");
+	ocapn_value *args = tu_rt_parse(w.client, "[1]");
 	assert_int_equal(ocapn_send(echo, args, &r1), 0);
 	assert_int_equal(ocapn_send(r1, args, &r2), 0);
-	struct result a1 = {0}, a2 = {0};
-	ocapn_when(r1, settled, &a1);
-	ocapn_when(r2, settled, &a2);
+	struct tu_result a1 = {0}, a2 = {0};
+	ocapn_when(r1, tu_settled, &a1);
+	ocapn_when(r2, tu_settled, &a2);
 	ocapn_session *ss = server_session(&w);
 	ocapn_session *cs = client_session(&w);
 	assert_non_null(ss);
@@ -642,7 +588,7 @@ test_rt_abort(void **state)
 	    ocapn_runtime_connections(w.server) == 0);
 	/* A new call opens a new session. */
 	ocapn_ref *echo2 = enliven(&w, SWISS_ECHO);
-	res = call_wait(&w, echo2, parse(w.client, "['again]"), &r);
+	res = call_wait(&w, echo2, tu_rt_parse(w.client, "['again]"), &r);
 	assert_true(r.ok);
 	assert_string_equal(r.text, "['again]");
 	ocapn_ref_release(res);
@@ -671,7 +617,7 @@ test_rt_large(void **state)
 		ocapn_value item, args;
 		ocapn_value_set_bytes(&item, blob, big);
 		ocapn_value_set_list(&args, &item, 1);
-		struct result r;
+		struct tu_result r;
 		ocapn_ref *res = call_wait(&w, echo, &args, &r);
 		assert_true(r.ok);
 		const ocapn_value *bv;
@@ -894,8 +840,8 @@ test_nl_hostile_initiators(void **state)
 	/* A silent peer holds a slot only until the handshake deadline
 	 * (10 s): not waited for here; the server still serves. */
 	ocapn_ref *echo = enliven(&w, SWISS_ECHO);
-	struct result r;
-	ocapn_ref *res = call_wait(&w, echo, parse(w.client, "['still]"), &r);
+	struct tu_result r;
+	ocapn_ref *res = call_wait(&w, echo, tu_rt_parse(w.client, "['still]"), &r);
 	assert_true(r.ok);
 	ocapn_ref_release(res);
 	ocapn_ref_release(echo);
@@ -934,8 +880,8 @@ hostile_acceptor(struct world *w, enum raw_mode mode, uint8_t keybyte,
 	assert_int_equal(ocapn_vat_enliven(ocapn_runtime_vat(w->client), sr,
 			     &p2),
 	    0);
-	struct result res = {0};
-	ocapn_when(p2, settled, &res);
+	struct tu_result res = {0};
+	ocapn_when(p2, tu_settled, &res);
 	RAW_UNTIL(w, &r, res.done);
 	assert_false(res.ok);
 	if (!strstr(res.text, want))
@@ -1388,8 +1334,8 @@ test_nl_peer_killed(void **state)
 	RUN_UNTIL(&w, ocapn_runtime_connections(w.server) == 0);
 	/* still serving */
 	ocapn_ref *echo = enliven(&w, SWISS_ECHO);
-	struct result r;
-	ocapn_ref *res = call_wait(&w, echo, parse(w.client, "['alive]"), &r);
+	struct tu_result r;
+	ocapn_ref *res = call_wait(&w, echo, tu_rt_parse(w.client, "['alive]"), &r);
 	assert_true(r.ok);
 	assert_string_equal(r.text, "['alive]");
 	ocapn_ref_release(res);
@@ -1407,7 +1353,7 @@ test_nl_many_sessions(void **state)
 	world_init(&w, 64u << 10);
 	ocapn_runtime *rt[N];
 	ocapn_ref *echo[N], *res[N];
-	struct result r[N];
+	struct tu_result r[N];
 	ocapn_buffer uri;
 	ocapn_buffer_init(&uri);
 	assert_int_equal(ocapn_runtime_sturdyref_uri(w.server, w.snl,
@@ -1440,7 +1386,7 @@ test_nl_many_sessions(void **state)
 		    0);
 		assert_int_equal(ocapn_send(echo[i], v, &res[i]), 0);
 		memset(&r[i], 0, sizeof(r[i]));
-		ocapn_when(res[i], settled, &r[i]);
+		ocapn_when(res[i], tu_settled, &r[i]);
 	}
 	int all = 0;
 	uv_timer_start(&w.guard, guard_cb, 60000, 0);
