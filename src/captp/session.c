@@ -1536,6 +1536,21 @@ handle_field(ocapn_session *s, ocapn_value *m, uint8_t op, const char *name)
 	return OCAPN_OK;
 }
 
+/* A GC field in either form, an integer or a list of them, as an array
+ * of `*n` values; false for any other kind. */
+static bool
+gc_items(const ocapn_value *v, const ocapn_value **items, size_t *n)
+{
+	if (v->kind == OCAPN_LIST) {
+		*items = v->u.items;
+		*n = v->len;
+		return true;
+	}
+	*items = v;
+	*n = 1;
+	return v->kind == OCAPN_INT;
+}
+
 /* Both GC forms: (INT INT) and ([INT...] [INT...]); answers: INT or
  * [INT...]. */
 static int
@@ -1544,24 +1559,15 @@ handle_gc_export(ocapn_session *s, ocapn_value *m, const char *name)
 	if (m->len != 3)
 		return violation(s, "%s needs 2 fields", name);
 	const ocapn_value *pv = &m->u.items[1], *dv = &m->u.items[2];
-	size_t n;
+	size_t n, nd;
 	const ocapn_value *ps, *ds;
-	if (pv->kind == OCAPN_LIST && dv->kind == OCAPN_LIST) {
-		if (pv->len != dv->len)
-			return violation(s, "%s lists differ in length",
-			    name);
-		n = pv->len;
-		ps = pv->u.items;
-		ds = dv->u.items;
-	} else if (pv->kind == OCAPN_INT && dv->kind == OCAPN_INT) {
-		n = 1;
-		ps = pv;
-		ds = dv;
-	} else {
+	if (!gc_items(pv, &ps, &n) || !gc_items(dv, &ds, &nd) ||
+	    pv->kind != dv->kind)
 		return violation(s, "%s fields must be two integers or "
 					  "two lists",
 		    name);
-	}
+	if (n != nd)
+		return violation(s, "%s lists differ in length", name);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t pos, delta;
 		if (!get_pos(&ps[i], &pos) || !get_pos(&ds[i], &delta) ||
@@ -1598,10 +1604,9 @@ handle_gc_answer(ocapn_session *s, ocapn_value *m, const char *name)
 {
 	if (m->len != 2)
 		return violation(s, "%s needs 1 field", name);
-	const ocapn_value *pv = &m->u.items[1];
-	size_t n = pv->kind == OCAPN_LIST ? pv->len : 1;
-	const ocapn_value *ps = pv->kind == OCAPN_LIST ? pv->u.items : pv;
-	if (pv->kind != OCAPN_LIST && pv->kind != OCAPN_INT)
+	const ocapn_value *ps;
+	size_t n;
+	if (!gc_items(&m->u.items[1], &ps, &n))
 		return violation(s, "%s field must be an integer or a "
 					  "list",
 		    name);
